@@ -1,0 +1,1 @@
+"""The core of the Kimi Telegram bot: settings, the Kimi client, pricing and the turn."""

@@ -1,0 +1,1 @@
+"""Everything that knows Telegram: commands, messages, documents, groups and the reply streamer."""

@@ -1,0 +1,1 @@
+"""Everything that knows SQL: engine, tables, migrations and the store's methods."""
