@@ -1,0 +1,144 @@
+"""Settings from the environment and `.env`, validated once at start-up.
+
+The variable names are a public contract: deployments and users rely on them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class BudgetPeriod(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    TOTAL = "total"
+
+
+class StreamMode(StrEnum):
+    AUTO = "auto"
+    EDIT = "edit"
+    DRAFT = "draft"
+
+
+class GroupContext(StrEnum):
+    PER_USER = "per_user"
+    SHARED = "shared"
+    PER_TOPIC = "per_topic"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+IdList = Annotated[frozenset[int], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    moonshot_api_key: SecretStr
+    moonshot_base_url: str = "https://api.moonshot.cn/v1"
+    database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    default_model: str = "kimi-k2-0905-preview"
+    admin_user_ids: IdList = frozenset()
+    allowed_user_ids: IdList = frozenset()
+    allowed_chat_ids: IdList = frozenset()
+    default_budget: Decimal = Field(default=Decimal(1000), ge=0)
+    budget_period: BudgetPeriod = BudgetPeriod.MONTHLY
+    stream_mode: StreamMode = StreamMode.AUTO
+    group_context: GroupContext = GroupContext.PER_USER
+    pricing_file: Path | None = None
+    log_level: LogLevel = LogLevel.INFO
+
+    system_prompt: str = (
+        "You are Kimi, an AI assistant made by Moonshot AI, chatting with people in Telegram. "
+        "Answer in the language of the user's message. Be helpful, accurate and concise."
+    )
+    max_output_tokens: int = Field(default=4096, ge=16)
+    min_useful_output_tokens: int = Field(default=64, ge=1)
+    document_confirm_threshold: Decimal = Field(default=Decimal(20), ge=0)
+
+    kimi_connect_timeout: float = Field(default=10.0, gt=0)
+    kimi_first_byte_timeout: float = Field(default=120.0, gt=0)
+    kimi_idle_timeout: float = Field(default=90.0, gt=0)
+    kimi_max_concurrency: int = Field(default=50, ge=1)
+    kimi_max_rpm: int = Field(default=200, ge=1)
+
+    @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.replace(";", ",").split(",")]
+            try:
+                return frozenset(int(part) for part in parts if part)
+            except ValueError:
+                raise ValueError("expected comma-separated integer Telegram ids") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("budget_period", "stream_mode", "group_context", mode="before")
+    @classmethod
+    def _lower_choice(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("pricing_file", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_api_url", "telegram_file_url", "moonshot_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class SettingsError(Exception):
+    """Start-up configuration is unusable; the message is one line for the operator."""
+
+
+_REQUIRED = ("TELEGRAM_BOT_TOKEN", "MOONSHOT_API_KEY")
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per bad variable, naming it and what it accepts; never echoing secrets."""
+    missing = sorted(
+        str(issue["loc"][0]).upper() for issue in error.errors() if issue["type"] == "missing"
+    )
+    if missing:
+        return "missing required setting(s): " + ", ".join(missing) + " (set them in the environment or .env)"
+    problems = []
+    for issue in error.errors():
+        name = str(issue["loc"][0]).upper() if issue["loc"] else "settings"
+        reason = issue["msg"]
+        if issue["type"] == "enum":
+            reason = "expected one of: " + str(issue.get("ctx", {}).get("expected", ""))
+        problems.append(f"{name}: {reason}")
+    return "invalid setting(s): " + "; ".join(problems)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
