@@ -1,0 +1,118 @@
+"""Which part of a conversation is sent: the newest turns that fit the model's context window.
+
+Oldest turns go first. A turn (a user message with the answers that followed it) is dropped whole,
+so the request never starts with an orphaned assistant reply. Document texts are system messages
+and age out like any other turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+# A request's own overhead (roles, separators) per message, in tokens; generous on purpose.
+PER_MESSAGE_OVERHEAD = 8
+
+
+class StoredMessage(Protocol):
+    role: str
+    content: str
+    reasoning: str | None
+
+
+@dataclass(frozen=True)
+class Window:
+    messages: list[dict[str, str]]
+    estimated_tokens: int
+    dropped_turns: int
+
+
+def estimate_text_tokens(text: str) -> int:
+    """An upper bound of Kimi's token count without asking the API.
+
+    Kimi's tokenizer spends about 1 token per 1.5-2 CJK characters and per 4 Latin characters, so
+    counting every non-ASCII character as a whole token and ASCII at one per three overestimates.
+    """
+    ascii_chars = sum(1 for char in text if char < "\x80")
+    return (ascii_chars + 2) // 3 + (len(text) - ascii_chars)
+
+
+def estimate_message_tokens(message: dict[str, str]) -> int:
+    texts = (value for key, value in message.items() if key in ("content", "reasoning_content"))
+    return PER_MESSAGE_OVERHEAD + sum(estimate_text_tokens(text) for text in texts)
+
+
+def estimate_messages_tokens(messages: Sequence[dict[str, str]]) -> int:
+    return sum(estimate_message_tokens(message) for message in messages)
+
+
+def as_api_message(message: StoredMessage) -> dict[str, str]:
+    payload = {"role": message.role, "content": message.content}
+    # Kimi asks for reasoning to be echoed back unchanged; a thinking model uses or ignores it.
+    if message.role == "assistant" and message.reasoning:
+        payload["reasoning_content"] = message.reasoning
+    return payload
+
+
+def split_into_turns(history: Sequence[StoredMessage]) -> list[list[StoredMessage]]:
+    """Group history into turns: each starts at a user or system message."""
+    turns: list[list[StoredMessage]] = []
+    for message in history:
+        if message.role in ("user", "system") or not turns:
+            if turns and turns[-1] and turns[-1][-1].role == "system" and message.role == "user":
+                # A document (system) and the question about it belong to one turn.
+                turns[-1].append(message)
+                continue
+            turns.append([message])
+        else:
+            turns[-1].append(message)
+    return turns
+
+
+def fit_window(
+    system_prompt: str,
+    history: Sequence[StoredMessage],
+    new_messages: Sequence[dict[str, str]],
+    token_budget: int,
+    keep_reasoning: bool = False,
+) -> Window:
+    """The system prompt, as many recent turns as fit in `token_budget`, then the new messages.
+
+    `token_budget` is the context length minus the room kept for the answer.
+    The new messages are always kept (the caller refuses or summarises when they alone overflow).
+    """
+    head = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    fixed = estimate_messages_tokens(head) + estimate_messages_tokens(new_messages)
+    turns = split_into_turns(history)
+    kept: list[list[dict[str, str]]] = []
+    used = fixed
+    for turn in reversed(turns):
+        payload = [as_api_message(message) for message in turn]
+        if not keep_reasoning:
+            payload = [{k: v for k, v in item.items() if k != "reasoning_content"} for item in payload]
+        cost = estimate_messages_tokens(payload)
+        if used + cost > token_budget:
+            break
+        kept.append(payload)
+        used += cost
+    body = [message for turn in reversed(kept) for message in turn]
+    return Window(
+        messages=head + body + list(new_messages),
+        estimated_tokens=used,
+        dropped_turns=len(turns) - len(kept),
+    )
+
+
+def drop_oldest_turns(messages: list[dict[str, str]], fraction: float = 0.5) -> list[dict[str, str]]:
+    """Drop the oldest part of the history, keeping the system prompt and the newest turn."""
+    if len(messages) <= 2:
+        return messages
+    head = messages[:1] if messages[0]["role"] == "system" else []
+    body = messages[len(head):]
+    user_starts = [index for index, message in enumerate(body) if message["role"] == "user"]
+    if len(user_starts) <= 1:
+        return messages
+    cut_after = max(1, int(len(user_starts) * fraction))
+    cut = user_starts[min(cut_after, len(user_starts) - 1)]
+    return head + body[cut:]

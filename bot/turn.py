@@ -1,0 +1,413 @@
+"""One conversation turn: context -> reserve -> stream -> settle.
+
+The caller iterates `Conversations.run_turn(...)`: it receives the answer as it is written
+(`ThinkingDelta`, `AnswerDelta`, `SearchingWeb`) and, last, one `TurnFinished` with the outcome.
+Whatever happens (success, upstream error, a cut stream, the user pressing stop) the reservation is
+settled or released and the question and answer are stored with their usage in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
+from bot.context_window import (
+    Window,
+    drop_oldest_turns,
+    estimate_text_tokens,
+    fit_window,
+)
+from bot.kimi import (
+    ContentDelta,
+    Finish,
+    KimiClient,
+    KimiContextOverflow,
+    KimiError,
+    KimiIncompleteStream,
+    ReasoningDelta,
+    Usage,
+    WebSearchCall,
+)
+from bot.pricing import ModelPrice, PriceTable
+from bot.settings import Settings
+from bot.turn_locks import KeyedLocks
+from storage import NewMessage, NewUsage, Store, UserRecord
+
+log = logging.getLogger(__name__)
+
+# Room kept free in the context window besides the answer: the estimate is an estimate.
+CONTEXT_SAFETY_TOKENS = 256
+
+
+class TurnStatus(StrEnum):
+    DONE = "done"              # the answer is complete
+    TRUNCATED = "truncated"    # complete, but cut at max_tokens (finish_reason=length)
+    STOPPED = "stopped"        # the user pressed stop
+    INCOMPLETE = "incomplete"  # the stream broke off before [DONE]
+    FAILED = "failed"          # upstream error; see `error`
+    REFUSED = "refused"        # the budget cannot pay for a useful answer; nothing was called
+    TOO_LONG = "too_long"      # the new message alone does not fit the model's context
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    chat_id: int
+    user_id: int | None  # None: one conversation shared by the whole chat
+    thread_id: int | None = None
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    user: UserRecord
+    chat_id: int
+    key: ConversationKey
+    text: str
+    purpose: str = "chat"
+    # Extra context for this turn only, stored with it (e.g. a document's extracted text).
+    preamble: tuple[NewMessage, ...] = ()
+    model: str | None = None  # overrides the user's model for this turn
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    """The turn has its place (earlier turns of the conversation are done) and its budget."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchingWeb:
+    calls: int
+
+
+@dataclass
+class TurnOutcome:
+    status: TurnStatus
+    model: str
+    content: str = ""
+    reasoning: str = ""
+    cost_micro: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    usage_reported: bool = False
+    capped: bool = False
+    error: KimiError | None = None
+    budget: BudgetView | None = None
+    needed_micro: int = 0
+    assistant_message_id: int | None = None
+    dropped_turns: int = 0
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    outcome: TurnOutcome
+
+
+TurnEvent = TurnStarted | ThinkingDelta | AnswerDelta | SearchingWeb | TurnFinished
+
+
+@dataclass
+class _Progress:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    usages: list[Usage] = field(default_factory=list)
+    searches: int = 0
+    finish_reason: str | None = None
+    started: bool = False
+
+
+class Conversations:
+    """The core's entry point for chat turns; knows nothing of Telegram."""
+
+    def __init__(
+        self,
+        store: Store,
+        kimi: KimiClient,
+        prices: PriceTable,
+        settings: Settings,
+        budgets: BudgetKeeper,
+    ) -> None:
+        self._store = store
+        self._kimi = kimi
+        self._prices = prices
+        self._settings = settings
+        self._budgets = budgets
+        self._locks = KeyedLocks()
+
+    def model_for(self, user: UserRecord, requested: str | None = None) -> ModelPrice:
+        """The user's model if it is still priced, else the default (a budget needs a price)."""
+        for candidate in (requested, user.model, self._settings.default_model):
+            if candidate and (price := self._prices.get(candidate)) is not None:
+                return price
+        return next(iter(self._prices.models.values()))
+
+    def is_busy(self, key: ConversationKey) -> bool:
+        return self._locks.is_locked(key)
+
+    async def run_turn(
+        self, request: TurnRequest, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Answer one message; turns of one conversation run one at a time, in arrival order."""
+        stop = stop or asyncio.Event()
+        async with self._locks.hold(request.key):
+            async for event in self._run_locked(request, stop):
+                yield event
+
+    async def _run_locked(self, request: TurnRequest, stop: asyncio.Event) -> AsyncIterator[TurnEvent]:
+        price = self.model_for(request.user, request.model)
+        conversation = await self._store.active_conversation(
+            request.key.chat_id, request.key.user_id, request.key.thread_id
+        )
+        history = await self._store.conversation_messages(conversation.id)
+        new_messages = [{"role": m.role, "content": m.content} for m in request.preamble]
+        new_messages.append({"role": "user", "content": request.text})
+
+        max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
+        window = fit_window(
+            self._settings.system_prompt,
+            history,
+            new_messages,
+            token_budget=price.context_length - max_output - CONTEXT_SAFETY_TOKENS,
+        )
+        prompt_tokens = await self._count_tokens(price.model, window)
+        room = price.context_length - prompt_tokens - CONTEXT_SAFETY_TOKENS
+        if room < self._settings.min_useful_output_tokens:
+            yield TurnFinished(TurnOutcome(TurnStatus.TOO_LONG, price.model))
+            return
+        max_tokens = min(max_output, room)
+
+        decision = await self._budgets.reserve_for_call(request.user, price, prompt_tokens, max_tokens)
+        if isinstance(decision, Refused):
+            yield TurnFinished(
+                TurnOutcome(
+                    TurnStatus.REFUSED, price.model, budget=decision.view, needed_micro=decision.needed_micro
+                )
+            )
+            return
+
+        progress = _Progress()
+        outcome = TurnOutcome(
+            TurnStatus.DONE, price.model, capped=decision.capped, dropped_turns=window.dropped_turns
+        )
+        settled = False
+        try:
+            yield TurnStarted(price.model)
+            async for event in self._generate(price, window.messages, decision, stop, progress, outcome):
+                yield event
+            await self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
+            settled = True
+        finally:
+            if not settled:
+                # The consumer went away (task cancelled, generator closed): charge what was made.
+                outcome.status = TurnStatus.STOPPED
+                await asyncio.shield(
+                    self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
+                )
+        yield TurnFinished(outcome)
+
+    async def _generate(
+        self,
+        price: ModelPrice,
+        messages: list[dict[str, str]],
+        decision: Granted,
+        stop: asyncio.Event,
+        progress: _Progress,
+        outcome: TurnOutcome,
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream the answer, recording in `outcome` how it ended; upstream errors end it quietly."""
+        try:
+            for attempt in range(2):
+                try:
+                    async for event in self._stream(price, messages, decision, stop, progress):
+                        yield event
+                    break
+                except KimiContextOverflow:
+                    # Our estimate was short of Kimi's count: drop older turns once and try again.
+                    if progress.started or attempt == 1:
+                        raise
+                    messages = drop_oldest_turns(messages)
+            if stop.is_set():
+                outcome.status = TurnStatus.STOPPED
+            elif progress.finish_reason == "length":
+                outcome.status = TurnStatus.TRUNCATED
+        except KimiIncompleteStream as error:
+            outcome.status = TurnStatus.INCOMPLETE
+            outcome.error = error
+            if error.usage is not None and not progress.usages:
+                progress.usages.append(error.usage)
+        except KimiError as error:
+            outcome.status = TurnStatus.FAILED
+            outcome.error = error
+
+    async def _stream(
+        self,
+        price: ModelPrice,
+        messages: list[dict[str, str]],
+        decision: Granted,
+        stop: asyncio.Event,
+        progress: _Progress,
+    ) -> AsyncIterator[TurnEvent]:
+        stream = self._kimi.stream_chat(
+            price.model,
+            messages,
+            max_tokens=decision.max_tokens,
+            context_length=price.context_length,
+        )
+        stop_waiter = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                next_event = asyncio.ensure_future(anext(stream))
+                done, _ = await asyncio.wait({next_event, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if next_event not in done:
+                    next_event.cancel()
+                    await asyncio.gather(next_event, return_exceptions=True)
+                    return
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    return
+                if isinstance(event, ContentDelta) and event.text:
+                    progress.started = True
+                    progress.content.append(event.text)
+                    yield AnswerDelta(event.text)
+                elif isinstance(event, ReasoningDelta) and event.text:
+                    progress.started = True
+                    progress.reasoning.append(event.text)
+                    yield ThinkingDelta(event.text)
+                elif isinstance(event, Usage):
+                    progress.usages.append(event)
+                elif isinstance(event, WebSearchCall):
+                    progress.searches += 1
+                    yield SearchingWeb(progress.searches)
+                elif isinstance(event, Finish):
+                    progress.finish_reason = event.reason
+        finally:
+            stop_waiter.cancel()
+            await stream.aclose()
+
+    async def _count_tokens(self, model: str, window: Window) -> int:
+        """Kimi's own count when it answers, else our upper-bound estimate."""
+        try:
+            counted = await self._kimi.estimate_tokens(model, window.messages)
+        except (TimeoutError, KimiError, OSError) as error:
+            log.info("token estimate unavailable (%s); using the local estimate", type(error).__name__)
+            return window.estimated_tokens
+        return max(counted, 1)
+
+    async def _finish(
+        self,
+        request: TurnRequest,
+        conversation_id: int,
+        price: ModelPrice,
+        decision: Granted,
+        progress: _Progress,
+        prompt_tokens: int,
+        outcome: TurnOutcome,
+    ) -> None:
+        """Settle the reservation with the real cost and store the turn, in one transaction."""
+        outcome.content = "".join(progress.content)
+        outcome.reasoning = "".join(progress.reasoning)
+        if not progress.started and not progress.usages and progress.searches == 0:
+            # Nothing was produced, nothing is owed: Kimi does not bill a refused request.
+            await self._store.release(decision.reservation)
+            return
+        usages = self._charged_usages(request, conversation_id, price, progress, prompt_tokens, outcome)
+        cost = sum(usage.cost_micro for usage in usages)
+        outcome.cost_micro = cost
+        messages: list[NewMessage] = []
+        if outcome.content or outcome.reasoning:
+            messages = [*request.preamble, NewMessage(role="user", content=request.text)]
+            messages.append(
+                NewMessage(
+                    role="assistant",
+                    content=outcome.content,
+                    reasoning=outcome.reasoning or None,
+                    tokens=outcome.completion_tokens,
+                )
+            )
+        ids = await self._store.settle(
+            decision.reservation, cost, usages, messages=messages, conversation_id=conversation_id
+        )
+        if ids:
+            outcome.assistant_message_id = ids[-1]
+
+    def _charged_usages(
+        self,
+        request: TurnRequest,
+        conversation_id: int,
+        price: ModelPrice,
+        progress: _Progress,
+        prompt_tokens: int,
+        outcome: TurnOutcome,
+    ) -> list[NewUsage]:
+        usages = list(progress.usages)
+        outcome.usage_reported = bool(usages)
+        if not usages:
+            # No usage from upstream (stopped, cut): charge a conservative estimate of the work.
+            produced = estimate_text_tokens(outcome.content) + estimate_text_tokens(outcome.reasoning)
+            usages = [Usage(prompt_tokens=prompt_tokens, completion_tokens=produced, cached_tokens=0)]
+        rows = []
+        for usage in usages:
+            cached = usage.cached_tokens or 0
+            outcome.prompt_tokens += usage.prompt_tokens
+            outcome.cached_tokens += cached
+            outcome.completion_tokens += usage.completion_tokens
+            rows.append(
+                NewUsage(
+                    user_id=request.user.telegram_id,
+                    chat_id=request.chat_id,
+                    model=price.model,
+                    prompt_tokens=usage.prompt_tokens,
+                    cached_tokens=cached,
+                    completion_tokens=usage.completion_tokens,
+                    cost_micro=price.cost_micro(usage.prompt_tokens, usage.completion_tokens, cached),
+                    purpose=request.purpose,
+                    conversation_id=conversation_id,
+                )
+            )
+        if progress.searches:
+            rows.append(
+                NewUsage(
+                    user_id=request.user.telegram_id,
+                    chat_id=request.chat_id,
+                    model=price.model,
+                    prompt_tokens=0,
+                    cached_tokens=0,
+                    completion_tokens=0,
+                    cost_micro=progress.searches * self._prices.web_search_fee_micro,
+                    purpose="search",
+                    conversation_id=conversation_id,
+                    web_search_calls=progress.searches,
+                )
+            )
+        return rows
+
+
+__all__ = [
+    "AnswerDelta",
+    "ConversationKey",
+    "Conversations",
+    "SearchingWeb",
+    "ThinkingDelta",
+    "TurnEvent",
+    "TurnFinished",
+    "TurnOutcome",
+    "TurnRequest",
+    "TurnStarted",
+    "TurnStatus",
+]

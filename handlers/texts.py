@@ -1,0 +1,163 @@
+"""What the bot says, in Chinese and English, chosen by Telegram's language_code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "start": (
+            "Hi! I'm a Telegram bot for Kimi, Moonshot AI's model. Write to me and I answer, showing "
+            "the reply as it is written; send a document and I summarise it or answer its caption.\n\n"
+            "Model: {model}\nBudget left this period: {remaining} 元点\n\n{commands}"
+        ),
+        "help_commands": (
+            "/model – see and switch models\n/balance – what is left of your budget\n"
+            "/cost – what you spent\n/reset – start a new conversation\n/stop – stop the current answer\n"
+            "/summary – (reply to a document) summarise it\n/help – this help"
+        ),
+        "help_admin": "\n\nAdmin: /budget <user_id> [元点|unlimited|default] – see or set a user's budget",
+        "help_group": "\n\nIn groups, mention me (@{bot}), reply to my message or use a command.",
+        "not_allowed": "Sorry, this bot is private. Ask its owner to add your Telegram id ({user_id}).",
+        "empty_message": "Please send some text (or a document) for me to answer.",
+        "busy_queued": "I'll answer this right after the previous message.",
+        "refused_budget": (
+            "Your budget for this period is used up: {remaining} of {limit} 元点 left, and an answer "
+            "needs at least {needed}. It resets {reset}."
+        ),
+        "reset_never": "only when an admin raises it",
+        "reset_at": "on {when} (UTC)",
+        "too_long": "That message is too long for {model}'s context window. Please shorten it or /reset.",
+        "note_stopped": "⏹ Stopped.",
+        "note_incomplete": "⚠️ The answer was cut off (the connection to Kimi broke). Ask again to continue.",
+        "note_truncated": "✂️ The answer hit the length limit.",
+        "note_capped": "✂️ The answer was shortened to what your remaining budget allows.",
+        "note_context_trimmed": "",
+        "note_failed_partial": "⚠️ {error}",
+        "empty_answer": "(Kimi returned an empty answer.)",
+        "thinking": "💭 Thinking…",
+        "searching": "🔎 Searching the web…",
+        "stop_button": "⏹ Stop",
+        "stopping": "Stopping…",
+        "nothing_to_stop": "Nothing is being answered right now.",
+        "reset_done": "New conversation started. Earlier messages are no longer sent to Kimi.",
+        "model_current": "Current model: {model}\n\nAvailable (元点 per 1M tokens: input / output, context):",
+        "model_line": "{mark} {model} – {input} / {output}, {context}{derived}",
+        "model_derived": " (ratio derived from ¥ price)",
+        "model_switched": "Model switched to {model}.",
+        "model_unknown": "Unknown or unpriced model: {model}. Choose one of:\n{models}",
+        "model_none": "No models are available right now (Kimi's model list is empty or unreachable).",
+        "balance": (
+            "Budget ({period}): {remaining} 元点 left\nLimit: {limit}\nSpent: {spent}\nReserved "
+            "(answers in progress): {reserved}\nResets: {reset}"
+        ),
+        "balance_unlimited": "Budget ({period}): unlimited\nSpent: {spent}\nReserved: {reserved}",
+        "balance_upstream": "\n\nKimi account balance: {available} {currency} (cash {cash}, voucher {voucher})",
+        "balance_upstream_unknown": "\n\nKimi account balance: unavailable ({error})",
+        "unlimited": "unlimited",
+        "period_daily": "daily",
+        "period_weekly": "weekly",
+        "period_monthly": "monthly",
+        "period_total": "total",
+        "cost_header": "Your usage (tokens: input / cached / output):",
+        "cost_section": "\n{title}: {points} 元点",
+        "cost_line": "  {model}: {prompt} / {cached} / {completion} – {points} 元点 ({calls} calls)",
+        "cost_none": "\n{title}: nothing yet",
+        "cost_last": "Last reply",
+        "cost_conversation": "This conversation",
+        "cost_today": "Today (UTC)",
+        "cost_period": "This period",
+        "cost_all": "All time",
+        "budget_usage": "Usage: /budget <user_id> [元点|unlimited|default]",
+        "budget_show": "User {user_id}: {limit} ({source}); spent {spent}, reserved {reserved} this period.",
+        "budget_set": "User {user_id}'s budget is now {limit} per period.",
+        "budget_source_default": "default",
+        "budget_source_override": "set by an admin",
+        "admin_only": "This command is for admins.",
+        "admin_quota_alert": "⚠️ Kimi refused a call because the account balance is exhausted. Please top up.",
+        "internal_error": "Sorry, something went wrong on my side. Please try again.",
+        "telegram_flood": "Telegram is rate-limiting me; I'll be slower for a moment.",
+    },
+    "zh": {
+        "start": (
+            "你好！我是 Kimi（月之暗面）的 Telegram 机器人。发消息给我，我会一边生成一边显示回答；"
+            "发文档给我，我会总结它或回答说明里的问题。\n\n当前模型：{model}\n本期剩余预算：{remaining} 元点\n\n{commands}"
+        ),
+        "help_commands": (
+            "/model – 查看和切换模型\n/balance – 查看剩余预算\n/cost – 查看花费\n/reset – 开始新对话\n"
+            "/stop – 停止当前回答\n/summary –（回复文档）总结文档\n/help – 帮助"
+        ),
+        "help_admin": "\n\n管理员：/budget <用户ID> [元点|unlimited|default] – 查看或设置用户预算",
+        "help_group": "\n\n在群里，请 @{bot}、回复我的消息或使用命令。",
+        "not_allowed": "抱歉，这个机器人不对外开放。请让管理员添加你的 Telegram ID（{user_id}）。",
+        "empty_message": "请发送文字（或文档），我来回答。",
+        "busy_queued": "上一条回答完后我马上回答这一条。",
+        "refused_budget": "本期预算已用完：剩余 {remaining} / {limit} 元点，一次回答至少需要 {needed} 元点。{reset}重置。",
+        "reset_never": "需管理员提高额度后才会",
+        "reset_at": "将于 {when}（UTC）",
+        "too_long": "这条消息超出了 {model} 的上下文长度。请缩短后再发，或使用 /reset。",
+        "note_stopped": "⏹ 已停止。",
+        "note_incomplete": "⚠️ 回答被中断（与 Kimi 的连接断开）。可以再问一次继续。",
+        "note_truncated": "✂️ 回答达到长度上限。",
+        "note_capped": "✂️ 因剩余预算有限，回答被缩短。",
+        "note_context_trimmed": "",
+        "note_failed_partial": "⚠️ {error}",
+        "empty_answer": "（Kimi 返回了空回答。）",
+        "thinking": "💭 思考中…",
+        "searching": "🔎 正在联网搜索…",
+        "stop_button": "⏹ 停止",
+        "stopping": "正在停止…",
+        "nothing_to_stop": "当前没有正在生成的回答。",
+        "reset_done": "已开始新对话。之前的消息不会再发送给 Kimi。",
+        "model_current": "当前模型：{model}\n\n可用模型（每百万 tokens 元点：输入 / 输出，上下文）：",
+        "model_line": "{mark} {model} – {input} / {output}，{context}{derived}",
+        "model_derived": "（比例由人民币价格换算）",
+        "model_switched": "已切换到模型 {model}。",
+        "model_unknown": "未知或未定价的模型：{model}。可选：\n{models}",
+        "model_none": "当前没有可用模型（Kimi 模型列表为空或无法访问）。",
+        "balance": "预算（{period}）：剩余 {remaining} 元点\n额度：{limit}\n已用：{spent}\n预留（生成中）：{reserved}\n重置：{reset}",
+        "balance_unlimited": "预算（{period}）：不限\n已用：{spent}\n预留：{reserved}",
+        "balance_upstream": "\n\nKimi 账户余额：{available} {currency}（现金 {cash}，代金券 {voucher}）",
+        "balance_upstream_unknown": "\n\nKimi 账户余额：无法获取（{error}）",
+        "unlimited": "不限",
+        "period_daily": "每日",
+        "period_weekly": "每周",
+        "period_monthly": "每月",
+        "period_total": "总额",
+        "cost_header": "你的用量（tokens：输入 / 缓存 / 输出）：",
+        "cost_section": "\n{title}：{points} 元点",
+        "cost_line": "  {model}：{prompt} / {cached} / {completion} – {points} 元点（{calls} 次）",
+        "cost_none": "\n{title}：暂无",
+        "cost_last": "上一条回答",
+        "cost_conversation": "本次对话",
+        "cost_today": "今天（UTC）",
+        "cost_period": "本期",
+        "cost_all": "全部",
+        "budget_usage": "用法：/budget <用户ID> [元点|unlimited|default]",
+        "budget_show": "用户 {user_id}：{limit}（{source}）；本期已用 {spent}，预留 {reserved}。",
+        "budget_set": "用户 {user_id} 的预算已设为每期 {limit}。",
+        "budget_source_default": "默认",
+        "budget_source_override": "管理员设置",
+        "admin_only": "此命令仅限管理员。",
+        "admin_quota_alert": "⚠️ Kimi 账户余额不足，调用被拒绝。请尽快充值。",
+        "internal_error": "抱歉，我这边出了点问题，请再试一次。",
+        "telegram_flood": "Telegram 正在限流，我会稍慢一些。",
+    },
+}
+
+
+def language_of(language_code: str | None) -> str:
+    """'zh' for Chinese users (zh, zh-hans, zh-TW…), English for everyone else."""
+    return "zh" if language_code and language_code.lower().startswith("zh") else "en"
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    table = _TEXTS.get(lang, _TEXTS["en"])
+    template = table.get(key, _TEXTS["en"][key])
+    return template.format(**values) if values else template
+
+
+def register_texts(key_values: Mapping[str, Mapping[str, str]]) -> None:
+    """Let a feature module add its own texts (documents, groups) next to its code."""
+    for lang, entries in key_values.items():
+        _TEXTS[lang].update(entries)
