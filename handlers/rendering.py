@@ -1,0 +1,41 @@
+"""Kimi's Markdown as Telegram messages that Telegram cannot reject.
+
+The public face of the rendering modules; each idea lives in its own module:
+
+- ``rendering_markdown``: Markdown -> text + entities (telegramify-markdown does the parsing)
+- ``rendering_html``: the HTML fragments models write (``<br>``, ``<details>``) back to Markdown
+- ``rendering_entities``: Telegram's rules for entities (types, nesting, URLs, 100 per message)
+- ``rendering_split``: cutting at 4096 UTF-16 units without losing or repeating text
+- ``rendering_reasoning``: the preview of a thinking model's reasoning while it streams
+- ``rendering_message``: the RenderedMessage value and UTF-16 arithmetic
+
+Sending: ``bot.send_message(chat_id, piece.text, entities=piece.entities)`` with no parse_mode.
+If Telegram still answers BadRequest, send ``piece.text`` again without entities.
+"""
+
+from __future__ import annotations
+
+from handlers.rendering_entities import MAX_ENTITIES_PER_MESSAGE
+from handlers.rendering_markdown import render_markdown
+from handlers.rendering_message import RenderedMessage, utf16_len
+from handlers.rendering_reasoning import DEFAULT_REASONING_LABEL, render_reasoning_preview
+from handlers.rendering_split import MAX_MESSAGE_LENGTH, plain_chunks, split_rendered
+
+__all__ = [
+    "DEFAULT_REASONING_LABEL",
+    "MAX_ENTITIES_PER_MESSAGE",
+    "MAX_MESSAGE_LENGTH",
+    "RenderedMessage",
+    "plain_chunks",
+    "render_for_telegram",
+    "render_markdown",
+    "render_reasoning_preview",
+    "split_rendered",
+    "utf16_len",
+]
+
+
+def render_for_telegram(markdown: str, limit: int = MAX_MESSAGE_LENGTH) -> list[RenderedMessage]:
+    """``markdown`` rendered and split into messages of at most ``limit`` UTF-16 units and
+    100 entities each. A blank answer gives ``[]``: there is nothing Telegram would accept."""
+    return split_rendered(render_markdown(markdown), limit)
