@@ -109,7 +109,7 @@ def drop_oldest_turns(messages: list[dict[str, str]], fraction: float = 0.5) -> 
     if len(messages) <= 2:
         return messages
     head = messages[:1] if messages[0]["role"] == "system" else []
-    body = messages[len(head):]
+    body = messages[len(head) :]
     user_starts = [index for index, message in enumerate(body) if message["role"] == "user"]
     if len(user_starts) <= 1:
         return messages

@@ -44,13 +44,13 @@ CONTEXT_SAFETY_TOKENS = 256
 
 
 class TurnStatus(StrEnum):
-    DONE = "done"              # the answer is complete
-    TRUNCATED = "truncated"    # complete, but cut at max_tokens (finish_reason=length)
-    STOPPED = "stopped"        # the user pressed stop
+    DONE = "done"  # the answer is complete
+    TRUNCATED = "truncated"  # complete, but cut at max_tokens (finish_reason=length)
+    STOPPED = "stopped"  # the user pressed stop
     INCOMPLETE = "incomplete"  # the stream broke off before [DONE]
-    FAILED = "failed"          # upstream error; see `error`
-    REFUSED = "refused"        # the budget cannot pay for a useful answer; nothing was called
-    TOO_LONG = "too_long"      # the new message alone does not fit the model's context
+    FAILED = "failed"  # upstream error; see `error`
+    REFUSED = "refused"  # the budget cannot pay for a useful answer; nothing was called
+    TOO_LONG = "too_long"  # the new message alone does not fit the model's context
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,9 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
             except RetryAfter as error:
                 wait = _seconds(error.retry_after)
                 self._block(chat_id, wait)
-                log.warning("Telegram flood control on %s in chat %s: retry after %.0f s",
-                            endpoint, chat_id, wait)
+                log.warning(
+                    "Telegram flood control on %s in chat %s: retry after %.0f s", endpoint, chat_id, wait
+                )
                 attempt += 1
                 if not retry or attempt > self.max_retries:
                     raise

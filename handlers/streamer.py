@@ -32,8 +32,8 @@ from handlers.rendering import (
 log = logging.getLogger(__name__)
 
 TELEGRAM_LIMIT = 4096
-TYPING_REFRESH = 4.5     # a chat action shows for about 5 s
-DRAFT_KEEPALIVE = 20.0   # a draft disappears after 30 s without a refresh
+TYPING_REFRESH = 4.5  # a chat action shows for about 5 s
+DRAFT_KEEPALIVE = 20.0  # a draft disappears after 30 s without a refresh
 PRIVATE_EDIT_INTERVAL = 1.0
 GROUP_EDIT_INTERVAL = 3.0
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -92,7 +92,7 @@ class ReplyStreamer:
     stop_markup: InlineKeyboardMarkup | None = None
     thinking_label: str = "💭"
     searching_label: str = "🔎"
-    draft_failed: bool = False           # set when Telegram refuses drafts here: edits from then on
+    draft_failed: bool = False  # set when Telegram refuses drafts here: edits from then on
     answer: str = ""
     reasoning: str = ""
     searching: bool = False
@@ -272,18 +272,21 @@ class ReplyStreamer:
                 self._dirty.set()
         elif essential:
             # The final render may be shorter than what was shown: remove leftovers.
-            for extra in self._shown[len(pieces):]:
+            for extra in self._shown[len(pieces) :]:
                 with contextlib.suppress(TelegramError):
                     await self.bot.delete_message(self.placement.chat_id, extra.message_id)
-            del self._shown[len(pieces):]
+            del self._shown[len(pieces) :]
 
-    async def _put(self, index: int, piece: RenderedMessage, markup: InlineKeyboardMarkup | None,
-                   essential: bool) -> None:
+    async def _put(
+        self, index: int, piece: RenderedMessage, markup: InlineKeyboardMarkup | None, essential: bool
+    ) -> None:
         rate_args = None if essential else {"retry": False}
         if index < len(self._shown):
             shown = self._shown[index]
             if (shown.text, _entity_key(shown.entities), _markup_key(shown.markup)) == (
-                piece.text, _entity_key(piece.entities), _markup_key(markup)
+                piece.text,
+                _entity_key(piece.entities),
+                _markup_key(markup),
             ):
                 return  # never an edit with unchanged text
             try:
@@ -325,9 +328,12 @@ class ReplyStreamer:
 
     async def _send_draft(self, piece: RenderedMessage, force: bool = False) -> None:
         key = (piece.text, piece.entities)
-        if not force and self._last_draft is not None and (
-            piece.text, _entity_key(piece.entities)
-        ) == (self._last_draft[0], _entity_key(self._last_draft[1])):
+        if (
+            not force
+            and self._last_draft is not None
+            and (piece.text, _entity_key(piece.entities))
+            == (self._last_draft[0], _entity_key(self._last_draft[1]))
+        ):
             return
         await self.bot.send_message_draft(
             self.placement.chat_id,

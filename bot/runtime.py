@@ -1,0 +1,84 @@
+"""The composition root: build every service from the settings and run the bot until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from telegram import Update
+
+from bot.budget import BudgetKeeper
+from bot.catalog import ModelCatalog
+from bot.kimi import KimiClient, KimiConfig
+from bot.pricing import load_price_table
+from bot.settings import Settings
+from bot.turn import Conversations
+from handlers.app import build_application, set_commands
+from handlers.flood import FloodGuard
+from handlers.services import BotServices
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def kimi_config(settings: Settings) -> KimiConfig:
+    return KimiConfig(
+        api_key=settings.moonshot_api_key.get_secret_value(),
+        base_url=settings.moonshot_base_url,
+        connect_timeout=settings.kimi_connect_timeout,
+        first_byte_timeout=settings.kimi_first_byte_timeout,
+        idle_timeout=settings.kimi_idle_timeout,
+        max_concurrency=settings.kimi_max_concurrency,
+        max_rpm=settings.kimi_max_rpm,
+    )
+
+
+async def build_services(settings: Settings, guard: FloodGuard | None = None) -> BotServices:
+    prices = load_price_table(settings.pricing_file)
+    store = Store(settings.database_url)
+    await store.start()
+    kimi = KimiClient(kimi_config(settings))
+    budgets = BudgetKeeper(store, settings)
+    return BotServices(
+        settings=settings,
+        store=store,
+        kimi=kimi,
+        prices=prices,
+        budgets=budgets,
+        conversations=Conversations(store, kimi, prices, settings, budgets),
+        catalog=ModelCatalog(kimi, prices, settings.default_model),
+        guard=guard or FloodGuard(),
+    )
+
+
+async def serve(settings: Settings, stop: asyncio.Event, guard: FloodGuard | None = None) -> None:
+    """Poll Telegram and answer until `stop` is set; everything is closed on the way out."""
+    services = await build_services(settings, guard)
+    application = build_application(services)
+    try:
+        async with application:
+            await set_commands(application)
+            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await application.start()
+            log.info("bot @%s is running (model %s)", application.bot.username, settings.default_model)
+            await stop.wait()
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await services.kimi.close()
+        await services.store.close()
+
+
+def run(settings: Settings) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(main())
+    return 0

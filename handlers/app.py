@@ -1,0 +1,115 @@
+"""The Telegram application: every handler registered in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from handlers import chat, commands
+from handlers.services import SERVICES_KEY, BotServices
+from handlers.texts import language_of, text
+
+log = logging.getLogger(__name__)
+
+NEW_MESSAGES = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
+
+
+def build_application(svc: BotServices) -> Application:
+    settings = svc.settings
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.telegram_file_url)
+        .rate_limiter(svc.guard)
+        .concurrent_updates(True)  # one user's long answer must not hold up anyone else
+        .connection_pool_size(64)
+        .pool_timeout(30.0)
+        .read_timeout(30.0)
+        .write_timeout(30.0)
+        .media_write_timeout(60.0)
+        .build()
+    )
+    application.bot_data[SERVICES_KEY] = svc
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: Application) -> None:
+    from handlers import documents, groups
+
+    for name, callback in (
+        ("start", commands.on_start),
+        ("help", commands.on_help),
+        ("model", commands.on_model),
+        ("balance", commands.on_balance),
+        ("cost", commands.on_cost),
+        ("reset", commands.on_reset),
+        ("stop", commands.on_stop),
+        ("budget", commands.on_budget),
+        ("summary", documents.on_summary_command),
+    ):
+        application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
+    application.add_handler(CallbackQueryHandler(commands.on_stop_button, pattern=r"^stop:"))
+    application.add_handler(CallbackQueryHandler(commands.on_model_button, pattern=r"^model:"))
+    application.add_handler(CallbackQueryHandler(documents.on_confirm_button, pattern=r"^doc:"))
+    application.add_handler(
+        MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & filters.Document.ALL, documents.on_document)
+    )
+    application.add_handler(
+        MessageHandler(
+            NEW_MESSAGES & filters.ChatType.GROUPS & filters.Document.ALL, documents.on_group_document
+        )
+    )
+    application.add_handler(
+        MessageHandler(
+            NEW_MESSAGES & filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, chat.on_private_text
+        )
+    )
+    application.add_handler(
+        MessageHandler(
+            NEW_MESSAGES & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND, groups.on_group_text
+        )
+    )
+    application.add_handler(
+        MessageHandler(
+            NEW_MESSAGES & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.Document.ALL,
+            documents.on_unsupported_private,
+        )
+    )
+    groups.register(application)
+    application.add_error_handler(_on_error)
+
+
+async def set_commands(application: Application) -> None:
+    """Publish the command list in English and Chinese; a failure is not fatal."""
+    english = [BotCommand(name, en) for name, en, _ in commands.COMMANDS]
+    chinese = [BotCommand(name, zh) for name, _, zh in commands.COMMANDS]
+    try:
+        await application.bot.set_my_commands(english, scope=BotCommandScopeDefault())
+        await application.bot.set_my_commands(chinese, scope=BotCommandScopeDefault(), language_code="zh")
+    except TelegramError as error:
+        log.warning("could not register the command list: %s", error)
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure (without secrets) and tell the user something short; never a traceback."""
+    log.error("unhandled error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        user = update.effective_user
+        lang = language_of(user.language_code if user else None)
+        try:
+            await update.effective_message.reply_text(text(lang, "internal_error"))
+        except TelegramError:
+            pass

@@ -1,0 +1,220 @@
+"""Text messages: a private message, or a group message meant for the bot, becomes a turn."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import aclosing
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.kimi import KimiQuotaExhausted
+from bot.pricing import format_points
+from bot.settings import GroupContext, StreamMode
+from bot.turn import (
+    AnswerDelta,
+    ConversationKey,
+    SearchingWeb,
+    ThinkingDelta,
+    TurnFinished,
+    TurnOutcome,
+    TurnRequest,
+    TurnStarted,
+    TurnStatus,
+)
+from handlers.services import ActiveAnswer, BotServices, services
+from handlers.streamer import ReplyStreamer, StreamPlacement
+from handlers.texts import language_of, text
+from storage import NewMessage, UserRecord
+
+log = logging.getLogger(__name__)
+
+# Telegram caps a message at 4096 characters; a longer question is refused by Telegram itself, so
+# anything that reaches us fits. Kimi's context window is the real limit, checked by the core.
+
+
+def conversation_key(svc: BotServices, message: Message, user_id: int) -> ConversationKey:
+    chat = message.chat
+    if chat.type == ChatType.PRIVATE:
+        return ConversationKey(chat.id, user_id)
+    thread = message.message_thread_id if message.is_topic_message else None
+    mode = svc.settings.group_context
+    if mode is GroupContext.SHARED:
+        return ConversationKey(chat.id, None)
+    if mode is GroupContext.PER_TOPIC:
+        return ConversationKey(chat.id, None, thread)
+    return ConversationKey(chat.id, user_id)
+
+
+async def known_user(svc: BotServices, user: User) -> UserRecord:
+    return await svc.store.get_or_create_user(user.id, language_of(user.language_code), user.username)
+
+
+async def refuse_if_not_allowed(svc: BotServices, update: Update) -> bool:
+    """Politely refuse a user outside ALLOWED_USER_IDS; True when refused. Costs nothing."""
+    user = update.effective_user
+    if user is None or svc.is_allowed(user.id):
+        return user is None
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text(text(language_of(user.language_code), "not_allowed", user_id=user.id))
+    return True
+
+
+async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    message = update.effective_message
+    if message is None or await refuse_if_not_allowed(svc, update):
+        return
+    await answer(context, svc, message, message.text or "")
+
+
+async def answer(
+    context: ContextTypes.DEFAULT_TYPE,
+    svc: BotServices,
+    message: Message,
+    question: str,
+    preamble: tuple[NewMessage, ...] = (),
+    purpose: str = "chat",
+) -> TurnOutcome | None:
+    """Run one turn for `message` and stream its answer into the chat."""
+    sender = message.from_user
+    if sender is None:
+        return None
+    lang = language_of(sender.language_code)
+    if not question.strip() and not preamble:
+        await message.reply_text(text(lang, "empty_message"))
+        return None
+    user = await known_user(svc, sender)
+    request = TurnRequest(
+        user=user,
+        chat_id=message.chat.id,
+        key=conversation_key(svc, message, sender.id),
+        text=question.strip(),
+        purpose=purpose,
+        preamble=preamble,
+    )
+    active = ActiveAnswer(sender.id, message.chat.id)
+    svc.active[active.token] = active
+    streamer = make_streamer(context, svc, message, lang, active)
+    outcome: TurnOutcome | None = None
+    try:
+        async with aclosing(svc.conversations.run_turn(request, active.stop)) as events:
+            async for event in events:
+                if isinstance(event, TurnStarted):
+                    await streamer.start()
+                elif isinstance(event, AnswerDelta):
+                    streamer.add_answer(event.text)
+                elif isinstance(event, ThinkingDelta):
+                    streamer.add_thinking(event.text)
+                elif isinstance(event, SearchingWeb):
+                    streamer.set_searching()
+                elif isinstance(event, TurnFinished):
+                    outcome = event.outcome
+        if outcome is not None:
+            await show_outcome(context, svc, message, streamer, outcome, lang)
+    except TelegramError as error:
+        log.warning("could not deliver the answer in chat %s: %s", message.chat.id, error)
+        await streamer.abort()
+    finally:
+        svc.active.pop(active.token, None)
+    return outcome
+
+
+def make_streamer(
+    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, message: Message, lang: str, active: ActiveAnswer
+) -> ReplyStreamer:
+    private = message.chat.type == ChatType.PRIVATE
+    mode = svc.settings.stream_mode
+    use_draft = mode is StreamMode.DRAFT or (mode is StreamMode.AUTO and private)
+    stop_markup = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text(lang, "stop_button"), callback_data=f"stop:{active.token}")]]
+    )
+    return ReplyStreamer(
+        bot=context.bot,
+        placement=StreamPlacement(
+            chat_id=message.chat.id,
+            thread_id=message.message_thread_id if message.is_topic_message else None,
+            reply_to=None if private else message.message_id,
+        ),
+        guard=svc.guard,
+        use_draft=use_draft and private,
+        stop_markup=stop_markup,
+        thinking_label=text(lang, "thinking"),
+        searching_label=text(lang, "searching"),
+    )
+
+
+async def show_outcome(
+    context: ContextTypes.DEFAULT_TYPE,
+    svc: BotServices,
+    message: Message,
+    streamer: ReplyStreamer,
+    outcome: TurnOutcome,
+    lang: str,
+) -> None:
+    status = outcome.status
+    if status is TurnStatus.REFUSED:
+        await message.reply_text(refusal_text(outcome, lang))
+        return
+    if status is TurnStatus.TOO_LONG:
+        await message.reply_text(text(lang, "too_long", model=outcome.model))
+        return
+    if status is TurnStatus.FAILED and outcome.error is not None:
+        if isinstance(outcome.error, KimiQuotaExhausted):
+            await alert_admins(context, svc)
+        if not outcome.content.strip():
+            await streamer.abort()
+            await message.reply_text(outcome.error.user_text(lang))
+            return
+    ids = await streamer.finish(note=outcome_note(outcome, lang), empty_text=text(lang, "empty_answer"))
+    if outcome.assistant_message_id is not None and ids:
+        await svc.store.set_message_telegram_ids(outcome.assistant_message_id, ids)
+
+
+def outcome_note(outcome: TurnOutcome, lang: str) -> str | None:
+    match outcome.status:
+        case TurnStatus.STOPPED:
+            return text(lang, "note_stopped")
+        case TurnStatus.INCOMPLETE:
+            return text(lang, "note_incomplete")
+        case TurnStatus.FAILED if outcome.error is not None:
+            return text(lang, "note_failed_partial", error=outcome.error.user_text(lang))
+        case TurnStatus.TRUNCATED:
+            return text(lang, "note_capped" if outcome.capped else "note_truncated")
+    return None
+
+
+def refusal_text(outcome: TurnOutcome, lang: str) -> str:
+    view = outcome.budget
+    assert view is not None
+    if view.period.ends_at is None:
+        reset = text(lang, "reset_never")
+    else:
+        reset = text(lang, "reset_at", when=f"{view.period.ends_at:%Y-%m-%d %H:%M}")
+    return text(
+        lang,
+        "refused_budget",
+        remaining=format_points(view.remaining_micro or 0),
+        limit=format_points(view.limit_micro or 0),
+        needed=format_points(outcome.needed_micro),
+        reset=reset,
+    )
+
+
+async def alert_admins(context: ContextTypes.DEFAULT_TYPE, svc: BotServices) -> None:
+    """Tell admins the Kimi account needs topping up; at most once an hour."""
+    last = context.application.bot_data.get("quota_alert_at", 0.0)
+    if time.monotonic() - last < 3600:
+        return
+    context.application.bot_data["quota_alert_at"] = time.monotonic()
+    for admin_id in svc.settings.admin_user_ids:
+        try:
+            admin = await svc.store.get_user(admin_id)
+            lang = admin.language if admin and admin.language else "en"
+            await context.bot.send_message(admin_id, text(lang, "admin_quota_alert"))
+        except TelegramError as error:
+            log.warning("could not alert admin %s: %s", admin_id, error)

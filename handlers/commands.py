@@ -1,0 +1,357 @@
+"""The bot's commands: /start, /help, /model, /balance, /cost, /reset, /stop and admin /budget."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+from bot.kimi import KimiError
+from bot.pricing import MICRO, ModelPrice, format_points, points_to_micro
+from bot.reports import cost_report
+from handlers.chat import conversation_key, known_user, refuse_if_not_allowed
+from handlers.services import BotServices, services
+from handlers.texts import language_of, text
+
+log = logging.getLogger(__name__)
+
+# (command, English description, Chinese description), registered with setMyCommands.
+COMMANDS = (
+    ("start", "What this bot does", "机器人简介"),
+    ("help", "Commands and how to use the bot", "命令与用法"),
+    ("model", "See and switch models", "查看和切换模型"),
+    ("balance", "What is left of your budget", "剩余预算"),
+    ("cost", "What you spent", "用量与花费"),
+    ("reset", "Start a new conversation", "开始新对话"),
+    ("stop", "Stop the current answer", "停止当前回答"),
+    ("summary", "Summarise the document you reply to", "总结所回复的文档"),
+)
+
+
+def _lang(update: Update) -> str:
+    user = update.effective_user
+    return language_of(user.language_code if user else None)
+
+
+async def _guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> BotServices | None:
+    svc = services(context)
+    if update.effective_message is None or await refuse_if_not_allowed(svc, update):
+        return None
+    return svc
+
+
+async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    lang = _lang(update)
+    user = await known_user(svc, update.effective_user)
+    view = await svc.budgets.view(user)
+    remaining = (
+        text(lang, "unlimited") if view.remaining_micro is None else format_points(view.remaining_micro)
+    )
+    await update.effective_message.reply_text(
+        text(
+            lang,
+            "start",
+            model=svc.conversations.model_for(user).model,
+            remaining=remaining,
+            commands=_help_commands(svc, update, lang, context),
+        )
+    )
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await on_start(update, context)
+
+
+def _help_commands(svc: BotServices, update: Update, lang: str, context: ContextTypes.DEFAULT_TYPE) -> str:
+    body = text(lang, "help_commands")
+    if update.effective_chat and update.effective_chat.type != ChatType.PRIVATE:
+        body += text(lang, "help_group", bot=context.bot.username)
+    if svc.is_admin(update.effective_user.id):
+        body += text(lang, "help_admin")
+    return body
+
+
+# --- /model --------------------------------------------------------------------------------------
+
+
+def _per_million(ratio) -> str:  # noqa: ANN001 - a Fraction
+    return format_points(int(MICRO * 1_000_000 / ratio), places=0)
+
+
+def _model_line(price: ModelPrice, current: str, lang: str) -> str:
+    tier = price.tiers[0]
+    return text(
+        lang,
+        "model_line",
+        mark="✅" if price.model == current else "▫️",
+        model=price.model,
+        input=_per_million(tier.input_ratio),
+        output=_per_million(tier.output_ratio),
+        context=f"{price.context_length // 1024}K",
+        derived=text(lang, "model_derived") if price.derived else "",
+    )
+
+
+async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    lang = _lang(update)
+    user = await known_user(svc, update.effective_user)
+    if context.args:
+        await _switch_model(update, svc, user.telegram_id, context.args[0].strip(), lang)
+        return
+    models = await svc.catalog.available()
+    if not models:
+        await update.effective_message.reply_text(text(lang, "model_none"))
+        return
+    current = svc.conversations.model_for(user).model
+    lines = [text(lang, "model_current", model=current)]
+    lines += [_model_line(price, current, lang) for price in models]
+    keyboard = [
+        [
+            InlineKeyboardButton(
+                ("✅ " if p.model == current else "") + p.model, callback_data=f"model:{p.model}"
+            )
+        ]
+        for p in models
+        if len(f"model:{p.model}".encode()) <= 64
+    ]
+    await update.effective_message.reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
+
+
+async def _switch_model(update: Update, svc: BotServices, user_id: int, model: str, lang: str) -> bool:
+    models = await svc.catalog.available()
+    if not any(price.model == model for price in models):
+        names = "\n".join(price.model for price in models) or "-"
+        await update.effective_message.reply_text(text(lang, "model_unknown", model=model, models=names))
+        return False
+    await svc.store.set_user_model(user_id, model)
+    await update.effective_message.reply_text(text(lang, "model_switched", model=model))
+    return True
+
+
+async def on_model_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    svc = services(context)
+    lang = _lang(update)
+    if query is None or query.data is None or not svc.is_allowed(query.from_user.id):
+        if query is not None:
+            await query.answer()
+        return
+    model = query.data.removeprefix("model:")
+    price = await svc.catalog.find(model)
+    if price is None:
+        await query.answer(text(lang, "model_unknown", model=model, models="")[:190], show_alert=True)
+        return
+    await known_user(svc, query.from_user)
+    await svc.store.set_user_model(query.from_user.id, model)
+    await query.answer(text(lang, "model_switched", model=model))
+    if query.message is not None:
+        await query.message.reply_text(text(lang, "model_switched", model=model))
+
+
+# --- /balance and /cost --------------------------------------------------------------------------
+
+
+async def on_balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    lang = _lang(update)
+    user = await known_user(svc, update.effective_user)
+    view = await svc.budgets.view(user)
+    period = text(lang, f"period_{svc.settings.budget_period.value}")
+    if view.limit_micro is None:
+        reply = text(
+            lang,
+            "balance_unlimited",
+            period=period,
+            spent=format_points(view.spent_micro),
+            reserved=format_points(view.reserved_micro),
+        )
+    else:
+        reset = (
+            text(lang, "reset_never")
+            if view.period.ends_at is None
+            else f"{view.period.ends_at:%Y-%m-%d %H:%M} UTC"
+        )
+        reply = text(
+            lang,
+            "balance",
+            period=period,
+            remaining=format_points(view.remaining_micro or 0),
+            limit=format_points(view.limit_micro),
+            spent=format_points(view.spent_micro),
+            reserved=format_points(view.reserved_micro),
+            reset=reset,
+        )
+    if svc.is_admin(user.telegram_id):
+        reply += await _upstream_balance(svc, lang)
+    await update.effective_message.reply_text(reply)
+
+
+async def _upstream_balance(svc: BotServices, lang: str) -> str:
+    try:
+        balance = await svc.kimi.balance()
+    except KimiError as error:
+        return text(lang, "balance_upstream_unknown", error=error.user_text(lang))
+    return text(
+        lang,
+        "balance_upstream",
+        available=balance.available,
+        currency=balance.currency or "",
+        cash=balance.cash,
+        voucher=balance.voucher,
+    )
+
+
+async def on_cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    lang = _lang(update)
+    message = update.effective_message
+    user = await known_user(svc, update.effective_user)
+    key = conversation_key(svc, message, user.telegram_id)
+    conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)
+    titles = {
+        "last": "cost_last",
+        "conversation": "cost_conversation",
+        "today": "cost_today",
+        "period": "cost_period",
+        "all": "cost_all",
+    }
+    lines = [text(lang, "cost_header")]
+    for section in await cost_report(svc.store, svc.budgets, user, conversation.id):
+        title = text(lang, titles[section.name])
+        if not section.rows:
+            lines.append(text(lang, "cost_none", title=title))
+            continue
+        lines.append(text(lang, "cost_section", title=title, points=format_points(section.cost_micro)))
+        for row in section.rows:
+            lines.append(
+                text(
+                    lang,
+                    "cost_line",
+                    model=row.model,
+                    prompt=row.prompt_tokens,
+                    cached=row.cached_tokens,
+                    completion=row.completion_tokens,
+                    points=format_points(row.cost_micro),
+                    calls=row.calls,
+                )
+            )
+    await message.reply_text("\n".join(lines))
+
+
+# --- /reset and /stop ----------------------------------------------------------------------------
+
+
+async def on_reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    user = update.effective_user
+    key = conversation_key(svc, update.effective_message, user.id)
+    await svc.store.start_new_conversation(key.chat_id, key.user_id, key.thread_id)
+    await update.effective_message.reply_text(text(_lang(update), "reset_done"))
+
+
+async def on_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    user_id = update.effective_user.id
+    chat_id = update.effective_chat.id
+    stopped = [a for a in svc.active.values() if a.user_id == user_id and a.chat_id == chat_id]
+    for active in stopped:
+        active.stop.set()
+    if not stopped:
+        await update.effective_message.reply_text(text(_lang(update), "nothing_to_stop"))
+
+
+async def on_stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    svc = services(context)
+    lang = _lang(update)
+    active = svc.active.get(query.data.removeprefix("stop:"))
+    if active is None:
+        await query.answer(text(lang, "nothing_to_stop"))
+        return
+    if active.user_id != query.from_user.id and not svc.is_admin(query.from_user.id):
+        await query.answer()
+        return  # only the one who asked (or an admin) may stop an answer
+    active.stop.set()
+    await query.answer(text(lang, "stopping"))
+
+
+# --- admin: /budget ------------------------------------------------------------------------------
+
+
+async def on_budget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = await _guarded(update, context)
+    if svc is None:
+        return
+    lang = _lang(update)
+    message = update.effective_message
+    if not svc.is_admin(update.effective_user.id):
+        await message.reply_text(text(lang, "admin_only"))
+        return
+    args = context.args or []
+    if not args or not args[0].lstrip("-").isdigit() or len(args) > 2:
+        await message.reply_text(text(lang, "budget_usage"))
+        return
+    target = await svc.store.get_or_create_user(int(args[0]))
+    if len(args) == 2:
+        override = _parse_budget(args[1])
+        if override is False:
+            await message.reply_text(text(lang, "budget_usage"))
+            return
+        await svc.store.set_budget_override(target.telegram_id, override)
+        target = await svc.store.get_or_create_user(target.telegram_id)
+        limit = svc.budgets.limit_for(target)
+        shown = text(lang, "unlimited") if limit is None else f"{format_points(limit)} 元点"
+        await message.reply_text(text(lang, "budget_set", user_id=target.telegram_id, limit=shown))
+        return
+    view = await svc.budgets.view(target)
+    await message.reply_text(
+        text(
+            lang,
+            "budget_show",
+            user_id=target.telegram_id,
+            limit=text(lang, "unlimited")
+            if view.limit_micro is None
+            else f"{format_points(view.limit_micro)} 元点",
+            source=text(
+                lang,
+                "budget_source_default" if target.budget_override_micro is None else "budget_source_override",
+            ),
+            spent=format_points(view.spent_micro),
+            reserved=format_points(view.reserved_micro),
+        )
+    )
+
+
+def _parse_budget(value: str) -> int | None | bool:
+    """元点 as micro-元点; -1 means unlimited; None back to the default; False if unreadable."""
+    lowered = value.lower()
+    if lowered in ("unlimited", "inf", "无限", "不限"):
+        return -1
+    if lowered in ("default", "默认"):
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        return False
+    if amount < 0 or not amount.is_finite():
+        return False
+    return points_to_micro(amount)

@@ -1,0 +1,71 @@
+"""Group chats: answer only what is meant for the bot, and stay only where admins allow it."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import ChatMemberUpdated, Update
+from telegram.constants import ChatMemberStatus
+from telegram.error import TelegramError
+from telegram.ext import Application, ChatMemberHandler, ContextTypes
+
+from handlers.chat import answer, refuse_if_not_allowed
+from handlers.services import BotServices, services
+from handlers.texts import register_texts, text
+from handlers.triggers import addressed_text
+
+log = logging.getLogger(__name__)
+
+register_texts(
+    {
+        "en": {"group_not_allowed": "I'm not allowed in this group, so I'm leaving. An admin can allow it."},
+        "zh": {"group_not_allowed": "我未获准在这个群里使用，现在退出。管理员可以在设置中允许。"},
+    }
+)
+
+
+def group_allowed(svc: BotServices, chat_id: int) -> bool:
+    allowed = svc.settings.allowed_chat_ids
+    return not allowed or chat_id in allowed
+
+
+async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    message = update.effective_message
+    if message is None or message.from_user is None or not group_allowed(svc, message.chat.id):
+        return
+    question = addressed_text(message, context.bot)
+    if question is None:
+        return  # not for us: never answered, never charged
+    if await refuse_if_not_allowed(svc, update):
+        return
+    from handlers.documents import summarise_replied_document
+
+    if await summarise_replied_document(update, context, question):
+        return
+    await answer(context, svc, message, question)
+
+
+async def on_my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Added to a group it is not allowed in: say so once, and leave."""
+    change: ChatMemberUpdated | None = update.my_chat_member
+    svc = services(context)
+    if change is None or change.chat.type not in ("group", "supergroup"):
+        return
+    joined = change.new_chat_member.status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)
+    was_in = change.old_chat_member.status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)
+    if not joined or was_in or group_allowed(svc, change.chat.id):
+        return
+    lang = "zh" if change.from_user and (change.from_user.language_code or "").startswith("zh") else "en"
+    try:
+        await context.bot.send_message(change.chat.id, text(lang, "group_not_allowed"))
+    except TelegramError as error:
+        log.info("could not say goodbye in %s: %s", change.chat.id, error)
+    try:
+        await context.bot.leave_chat(change.chat.id)
+    except TelegramError as error:
+        log.warning("could not leave %s: %s", change.chat.id, error)
+
+
+def register(application: Application) -> None:
+    application.add_handler(ChatMemberHandler(on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER))

@@ -1,0 +1,54 @@
+"""The core services the handlers call, kept in `application.bot_data`."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+
+from telegram.ext import ContextTypes
+
+from bot.budget import BudgetKeeper
+from bot.catalog import ModelCatalog
+from bot.kimi import KimiClient
+from bot.pricing import PriceTable
+from bot.settings import Settings
+from bot.turn import Conversations
+from handlers.flood import FloodGuard
+from storage import Store
+
+SERVICES_KEY = "services"
+
+
+@dataclass(eq=False)
+class ActiveAnswer:
+    """An answer being streamed, so that its stop button (or /stop) can end it."""
+
+    user_id: int
+    chat_id: int
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(8))
+
+
+@dataclass
+class BotServices:
+    settings: Settings
+    store: Store
+    kimi: KimiClient
+    prices: PriceTable
+    budgets: BudgetKeeper
+    conversations: Conversations
+    catalog: ModelCatalog
+    guard: FloodGuard
+    active: dict[str, ActiveAnswer] = field(default_factory=dict)
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.settings.admin_user_ids
+
+    def is_allowed(self, user_id: int) -> bool:
+        allowed = self.settings.allowed_user_ids
+        return not allowed or user_id in allowed or self.is_admin(user_id)
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> BotServices:
+    return context.application.bot_data[SERVICES_KEY]

@@ -1,0 +1,53 @@
+"""When a group message is meant for the bot, and what it asks once the @mention is removed.
+
+With privacy mode on, Telegram already filters most traffic; these rules decide among what is left
+(a reply to another member's message, for instance, must not wake the bot).
+"""
+
+from __future__ import annotations
+
+from telegram import Bot, Message, MessageEntity
+
+
+def mentions_bot(message: Message, bot: Bot) -> bool:
+    return bool(_bot_mentions(message, bot))
+
+
+def replies_to_bot(message: Message, bot: Bot) -> bool:
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != bot.id:
+        return False
+    # In forum topics every message "replies" to the topic's creation message; that is no reply.
+    if replied.forum_topic_created is not None or (
+        message.is_topic_message and replied.message_id == message.message_thread_id
+    ):
+        return False
+    return True
+
+
+def addressed_text(message: Message, bot: Bot) -> str | None:
+    """The question for the bot in a group message (mention removed), or None if not for us."""
+    text = message.text or message.caption or ""
+    mentions = _bot_mentions(message, bot)
+    if not mentions and not replies_to_bot(message, bot):
+        return None
+    for entity in sorted(mentions, key=lambda e: e.offset, reverse=True):
+        text = _cut_utf16(text, entity.offset, entity.length)
+    return " ".join(text.split()) if "\n" not in text else text.strip()
+
+
+def _bot_mentions(message: Message, bot: Bot) -> list[MessageEntity]:
+    username = (bot.username or "").lower()
+    found = []
+    entities = message.parse_entities() if message.text else message.parse_caption_entities()
+    for entity, value in entities.items():
+        if entity.type == MessageEntity.MENTION and value.lower() == f"@{username}":
+            found.append(entity)
+        elif entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot.id:
+            found.append(entity)
+    return found
+
+
+def _cut_utf16(text: str, offset: int, length: int) -> str:
+    encoded = text.encode("utf-16-le")
+    return (encoded[: offset * 2] + encoded[(offset + length) * 2 :]).decode("utf-16-le")
