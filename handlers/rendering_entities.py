@@ -181,9 +181,7 @@ def _drop_whitespace_only(text: str, spans: list[EntitySpan]) -> list[EntitySpan
     return [s for s in spans if s.start < s.end and not text[s.start : s.end].isspace()]
 
 
-def keep_most_important(
-    spans: list[EntitySpan], limit: int = MAX_ENTITIES_PER_MESSAGE
-) -> list[EntitySpan]:
+def keep_most_important(spans: list[EntitySpan], limit: int = MAX_ENTITIES_PER_MESSAGE) -> list[EntitySpan]:
     """At most ``limit`` spans: the most important kinds, earliest first within a kind.
 
     Dropping an entity never breaks the nesting rules, so the result stays valid.

@@ -36,9 +36,7 @@ class Utf16Index:
     __slots__ = ("_astral_py", "_astral_utf16")
 
     def __init__(self, text: str) -> None:
-        self._astral_py: list[int] = (
-            [] if text.isascii() else [m.start() for m in _ASTRAL.finditer(text)]
-        )
+        self._astral_py: list[int] = [] if text.isascii() else [m.start() for m in _ASTRAL.finditer(text)]
         self._astral_utf16: list[int] = [i + k for k, i in enumerate(self._astral_py)]
 
     def to_utf16(self, py_index: int) -> int:

@@ -65,9 +65,7 @@ def render_reasoning_preview(
     spans: list[EntitySpan] = []
     if quote:
         text += "\n"
-        spans.append(
-            EntitySpan(MessageEntityType.EXPANDABLE_BLOCKQUOTE, len(text), len(text) + len(quote))
-        )
+        spans.append(EntitySpan(MessageEntityType.EXPANDABLE_BLOCKQUOTE, len(text), len(text) + len(quote)))
         text += quote
     if not answer.is_blank():
         text += _ANSWER_SEPARATOR

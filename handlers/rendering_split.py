@@ -154,9 +154,7 @@ def _step_back_from_glue(text: str, position: int, cut: int) -> int:
     return cut
 
 
-def split_rendered(
-    message: RenderedMessage, limit: int = MAX_MESSAGE_LENGTH
-) -> list[RenderedMessage]:
+def split_rendered(message: RenderedMessage, limit: int = MAX_MESSAGE_LENGTH) -> list[RenderedMessage]:
     """Pieces of ``message``, each at most ``limit`` UTF-16 units and 100 entities.
 
     An entity crossing a cut is clipped into both pieces, so a code block cut in the middle
