@@ -1,1 +1,35 @@
-"""Everything that knows SQL: engine, tables, migrations and the store's methods."""
+"""Everything that knows SQL: engine, tables, migrations and the store's methods.
+
+The rest of the bot uses `Store` and the records below, nothing else from this package.
+Amounts are integer micro-元点 (MICRO_PER_YUANDIAN per 元点); times are aware UTC datetimes.
+"""
+
+from storage.engine import DEFAULT_DATABASE_URL
+from storage.records import (
+    MICRO_PER_YUANDIAN,
+    BudgetState,
+    ConversationRecord,
+    ExtractionRecord,
+    MessageRecord,
+    NewMessage,
+    NewUsage,
+    Reservation,
+    UsageTotals,
+    UserRecord,
+)
+from storage.store import Store
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "MICRO_PER_YUANDIAN",
+    "BudgetState",
+    "ConversationRecord",
+    "ExtractionRecord",
+    "MessageRecord",
+    "NewMessage",
+    "NewUsage",
+    "Reservation",
+    "Store",
+    "UsageTotals",
+    "UserRecord",
+]

@@ -1,0 +1,25 @@
+"""INSERT … ON CONFLICT, which both dialects have but SQLAlchemy spells per dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def insert(dialect_name: str, table: Any) -> Any:
+    """An INSERT with on_conflict_do_nothing() / on_conflict_do_update() for this dialect.
+
+    Used for insert-if-absent: unlike "SELECT, then INSERT if missing" it cannot race another
+    transaction (or process) into a unique-key error.
+    """
+    if dialect_name == "postgresql":
+        return postgresql.insert(table)
+    if dialect_name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for dialect {dialect_name!r}")
+
+
+def name_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name

@@ -1,0 +1,67 @@
+"""Runs the Alembic migrations from code: no alembic.ini is needed at run time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
+
+from storage.engine import create_engine, write_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Any constant will do; it only has to be the same in every process of the deployment.
+_PG_MIGRATION_LOCK = 0x6B696D69  # "kimi"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def upgrade(database_url: str | URL, revision: str = "head") -> None:
+    """Bring the database to `revision`, in one transaction.
+
+    Several processes may start at once: on PostgreSQL an advisory lock makes the others wait
+    and then find nothing left to do; on SQLite the BEGIN IMMEDIATE of the write transaction
+    does the same.
+    """
+    engine = create_engine(database_url, for_migrations=True)
+    try:
+        async with write_engine(engine).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
+            await connection.run_sync(_upgrade, revision)
+    finally:
+        await engine.dispose()
+
+
+async def current_revision(database_url: str | URL) -> str | None:
+    engine = create_engine(database_url, for_migrations=True)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+    finally:
+        await engine.dispose()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

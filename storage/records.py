@@ -1,0 +1,139 @@
+"""What the store hands out and takes in: plain frozen dataclasses, never sessions or rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+UserRole = Literal["user", "admin"]
+Purpose = Literal["chat", "document", "search"]
+
+ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})
+USER_ROLES: frozenset[str] = frozenset({"user", "admin"})
+PURPOSES: frozenset[str] = frozenset({"chat", "document", "search"})
+
+MICRO_PER_YUANDIAN = 1_000_000  # amounts are integer micro-元点
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    telegram_id: int
+    language: str | None
+    username: str | None
+    model: str | None  # None: the default model
+    role: str  # "user" | "admin"
+    budget_override_micro: int | None  # None: the default limit applies
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: int
+    chat_id: int
+    user_id: int | None  # None: shared by the whole group (or topic)
+    thread_id: int | None  # forum topic, if the conversation is per topic
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    role: Role
+    content: str
+    reasoning: str | None = None
+    tokens: int | None = None
+    telegram_message_ids: Sequence[int] = ()
+    kind: str = "text"  # e.g. "document" for an extracted file's text
+    conversation_id: int | None = None  # None: the conversation given to settle/add_messages
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown message role {self.role!r}")
+        object.__setattr__(self, "telegram_message_ids", tuple(self.telegram_message_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    role: str
+    content: str
+    reasoning: str | None
+    tokens: int | None
+    telegram_message_ids: tuple[int, ...]
+    kind: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewUsage:
+    """One upstream call. prompt_tokens is the API's figure, cached tokens included."""
+
+    user_id: int
+    chat_id: int | None
+    model: str
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    cost_micro: int
+    purpose: Purpose
+    conversation_id: int | None
+    web_search_calls: int = 0
+
+    def __post_init__(self) -> None:
+        if self.purpose not in PURPOSES:
+            raise ValueError(f"unknown usage purpose {self.purpose!r}")
+        counts = (
+            self.prompt_tokens,
+            self.cached_tokens,
+            self.completion_tokens,
+            self.cost_micro,
+            self.web_search_calls,
+        )
+        if min(counts) < 0:
+            raise ValueError("usage counts and cost must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: int
+    user_id: int
+    period_key: str
+    amount_micro: int
+    purpose: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    spent_micro: int
+    reserved_micro: int
+
+    @property
+    def committed_micro(self) -> int:
+        """Spent plus held: what a new reservation is checked against."""
+        return self.spent_micro + self.reserved_micro
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    model: str
+    calls: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    cost_micro: int
+    web_search_calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionRecord:
+    file_unique_id: str
+    filename: str
+    content: str
+    tokens: int | None
+    created_at: datetime
+

@@ -1,0 +1,178 @@
+"""The tables, as SQLModel classes. Only storage/ sees them; callers get records.py dataclasses.
+
+The schema itself is owned by the Alembic migrations (migrations/versions/); these classes must
+describe the same thing, which tests/test_storage_migrations.py checks by comparing the two.
+
+Money is integer micro-元点 (1 元点 = 1_000_000) in BIGINT columns: never floats.
+Telegram ids (users, chats) exceed 32 bits, so they are BIGINT too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Text,
+    func,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from storage.utc import UTCDateTime, utc_now
+
+
+def _created_at() -> Any:
+    # A column default (not only a pydantic default) so Core INSERTs get a timestamp too.
+    return Field(default_factory=utc_now, sa_type=UTCDateTime, sa_column_kwargs={"default": utc_now})
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+
+    telegram_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    language: str | None = None
+    username: str | None = None
+    model: str | None = None  # None: the deployment's default model
+    role: str = Field(default="user", sa_column_kwargs={"server_default": "user"})
+    budget_override_micro: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = _created_at()
+
+
+class ConversationRow(SQLModel, table=True):
+    """One conversation of a scope: (chat, user or None when shared, forum thread or None)."""
+
+    __tablename__ = "conversations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger, index=True)
+    user_id: int | None = Field(default=None, sa_type=BigInteger)
+    thread_id: int | None = Field(default=None, sa_type=BigInteger)
+    active: bool = True
+    created_at: datetime = _created_at()
+
+
+# At most one active conversation per scope, enforced by the database so that two concurrent
+# first messages cannot open two. NULL never equals NULL in a unique index, hence coalesce(…, 0):
+# Telegram user and thread ids are never 0.
+Index(
+    "uq_conversations_active_scope",
+    ConversationRow.chat_id,  # type: ignore[arg-type]
+    func.coalesce(ConversationRow.user_id, 0),
+    func.coalesce(ConversationRow.thread_id, 0),
+    unique=True,
+    sqlite_where=ConversationRow.active,  # type: ignore[arg-type]
+    postgresql_where=ConversationRow.active,  # type: ignore[arg-type]
+)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(
+        sa_column_args=[
+            ForeignKey("conversations.id", ondelete="CASCADE", name="fk_messages_conversation")
+        ],
+        index=True,
+    )
+    role: str  # system | user | assistant
+    kind: str = Field(default="text", sa_column_kwargs={"server_default": "text"})
+    content: str = Field(sa_type=Text)
+    reasoning: str | None = Field(default=None, sa_type=Text)
+    tokens: int | None = None
+    # The Telegram messages that showed it (a long reply is split over several).
+    telegram_message_ids: list[int] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = _created_at()
+
+
+class UsageRow(SQLModel, table=True):
+    """The ledger: one row per upstream call. Rows settled together share a turn_id."""
+
+    __tablename__ = "usage_ledger"
+    __table_args__ = (
+        Index("ix_usage_ledger_user_created", "user_id", "created_at"),  # /cost periods (0002)
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    turn_id: str = Field(max_length=32, index=True)
+    user_id: int = Field(sa_type=BigInteger)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    conversation_id: int | None = Field(
+        default=None,
+        sa_column_args=[
+            ForeignKey("conversations.id", ondelete="SET NULL", name="fk_usage_ledger_conversation")
+        ],
+        index=True,  # /cost for this conversation (0002)
+    )
+    model: str
+    purpose: str  # chat | document | search
+    prompt_tokens: int  # as the API reports it: cached tokens included
+    cached_tokens: int
+    completion_tokens: int
+    web_search_calls: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    cost_micro: int = Field(sa_type=BigInteger)
+    created_at: datetime = _created_at()
+
+
+class BudgetRow(SQLModel, table=True):
+    """What a user has spent and holds reserved in one period ("2026-11", "total", …)."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (
+        # A safety net: a bookkeeping bug must fail loudly, not hand out a negative reservation.
+        CheckConstraint("reserved_micro >= 0", name="ck_budgets_reserved_not_negative"),
+    )
+
+    user_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    period_key: str = Field(primary_key=True, max_length=32)
+    spent_micro: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
+    reserved_micro: int = Field(
+        default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")}
+    )
+
+
+class ReservationRow(SQLModel, table=True):
+    """A hold on a budget. Rows stay after they end (status settled/released): that is what
+    makes settle and release idempotent, and lets a late settle still charge the actual cost."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "period_key"],
+            ["budgets.user_id", "budgets.period_key"],
+            name="fk_reservations_budget",
+        ),
+        Index("ix_reservations_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_type=BigInteger)
+    period_key: str = Field(max_length=32)
+    amount_micro: int = Field(sa_type=BigInteger)
+    purpose: str
+    status: str = Field(default="held", max_length=16)  # held | settled | released
+    created_at: datetime = _created_at()
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ExtractionRow(SQLModel, table=True):
+    """Text extracted from a document, keyed by Telegram's file_unique_id (0002)."""
+
+    __tablename__ = "document_extractions"
+
+    file_unique_id: str = Field(primary_key=True, max_length=128)
+    filename: str
+    content: str = Field(sa_type=Text)
+    tokens: int | None = None
+    created_at: datetime = _created_at()

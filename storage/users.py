@@ -1,0 +1,51 @@
+"""Users: language, chosen model, role and budget override, keyed by Telegram id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import dialect
+from storage.records import UserRecord
+from storage.tables import UserRow
+from storage.utc import utc_now
+
+
+async def get(session: AsyncSession, telegram_id: int) -> UserRecord | None:
+    row = (await session.exec(select(UserRow).where(UserRow.telegram_id == telegram_id))).first()
+    return None if row is None else _record(row)
+
+
+async def ensure(session: AsyncSession, telegram_id: int) -> None:
+    """Create the user if absent (race-safe: two first messages at once make one user)."""
+    statement = (
+        dialect.insert(dialect.name_of(session), UserRow)
+        .values(telegram_id=telegram_id, role="user", created_at=utc_now())
+        .on_conflict_do_nothing()
+    )
+    await session.exec(statement)
+
+
+async def update_fields(session: AsyncSession, telegram_id: int, **values: Any) -> None:
+    statement = (
+        update(UserRow)
+        .where(UserRow.telegram_id == telegram_id)  # type: ignore[arg-type]
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(statement)
+
+
+def _record(row: UserRow) -> UserRecord:
+    return UserRecord(
+        telegram_id=row.telegram_id,
+        language=row.language,
+        username=row.username,
+        model=row.model,
+        role=row.role,
+        budget_override_micro=row.budget_override_micro,
+        created_at=row.created_at,
+    )

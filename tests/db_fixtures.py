@@ -1,0 +1,204 @@
+"""Database fixtures any test can use: a started Store on a temporary SQLite file, and a fresh
+PostgreSQL database when one can be had (else the test is skipped, with the reason shown).
+
+Enable them for the whole suite with, in tests/conftest.py:
+
+    pytest_plugins = ["tests.db_fixtures"]
+
+Fixtures:
+    sqlite_url   URL of an empty SQLite file in tmp_path
+    store        a started Store on sqlite_url (closed afterwards)
+    pg_url       URL of an empty, throwaway PostgreSQL database (dropped afterwards)
+    pg_store     a started Store on pg_url
+    any_store    parametrised: the same test on SQLite and on PostgreSQL
+
+Where PostgreSQL comes from, in order:
+    1. TEST_DATABASE_URL (a server where we may CREATE DATABASE, or else a database we may wipe);
+    2. the local server (127.0.0.1:5432, user postgres, trust auth), started with pg_ctlcluster
+       if it is installed but stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+from storage import Store
+
+LOCAL_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+_CONNECT_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class PgServer:
+    url: URL  # a database to connect to for CREATE/DROP DATABASE, or the one to use
+    can_create_databases: bool
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def store(sqlite_url: str) -> AsyncIterator[Store]:
+    started = Store(sqlite_url)
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PgServer:
+    """Find (or start) a PostgreSQL server once per run; skip PostgreSQL tests without one."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        url = _asyncpg_url(given)
+        error = asyncio.run(_probe(url))
+        if error:
+            pytest.skip(f"TEST_DATABASE_URL is set but unusable: {error}")
+        can_create = asyncio.run(_probe_create(url))
+        return PgServer(url, can_create)
+
+    url = make_url(LOCAL_PG_URL)
+    error = asyncio.run(_probe(url))
+    if error:
+        started = _start_local_cluster()
+        if started:
+            error = asyncio.run(_wait_until_up(url))
+        else:
+            error = f"{error}; and no cluster could be started (pg_ctlcluster missing or failed)"
+    if error:
+        pytest.skip(f"no PostgreSQL for the PostgreSQL tests: {error} (set TEST_DATABASE_URL)")
+    return PgServer(url, can_create_databases=True)
+
+
+@pytest.fixture
+async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
+    """An empty database for this test (a fresh kimi_test_* database, dropped afterwards)."""
+    import asyncpg
+
+    if not pg_server.can_create_databases:
+        await _wipe(pg_server.url)
+        yield pg_server.url.render_as_string(hide_password=False)
+        return
+    name = f"kimi_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(**_asyncpg_args(pg_server.url), timeout=_CONNECT_TIMEOUT)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield pg_server.url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def pg_store(pg_url: str) -> AsyncIterator[Store]:
+    started = Store(pg_url)
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest) -> Store:
+    """A started Store on each backend in turn (the PostgreSQL run skips without a server).
+
+    Sync on purpose: it resolves an async fixture by name, which must happen outside the loop.
+    """
+    fixture = "store" if request.param == "sqlite" else "pg_store"
+    return request.getfixturevalue(fixture)
+
+
+def _asyncpg_url(url: str) -> URL:
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def _asyncpg_args(url: URL) -> dict[str, object]:
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username or "postgres",
+        "password": url.password,
+        "database": url.database or "postgres",
+    }
+
+
+async def _probe(url: URL) -> str | None:
+    try:
+        import asyncpg
+    except ImportError:
+        return "asyncpg is not installed (pip install .[postgres])"
+    try:
+        connection = await asyncpg.connect(**_asyncpg_args(url), timeout=_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        return f"cannot connect to {url.render_as_string()}: {error}"
+    await connection.close()
+    return None
+
+
+async def _probe_create(url: URL) -> bool:
+    import asyncpg
+
+    connection = await asyncpg.connect(**_asyncpg_args(url), timeout=_CONNECT_TIMEOUT)
+    try:
+        return bool(
+            await connection.fetchval(
+                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+        )
+    finally:
+        await connection.close()
+
+
+async def _wait_until_up(url: URL, attempts: int = 20) -> str | None:
+    error: str | None = None
+    for _ in range(attempts):
+        error = await _probe(url)
+        if error is None:
+            return None
+        await asyncio.sleep(0.25)
+    return error
+
+
+def _start_local_cluster() -> bool:
+    """pg_ctlcluster start for the installed version (Debian/Ubuntu packaging)."""
+    if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
+        return False
+    versions = sorted(
+        (entry.name for entry in Path("/etc/postgresql").iterdir() if entry.name.isdigit()),
+        key=int,
+    )
+    for version in reversed(versions):
+        command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"]
+        result = subprocess.run(command, capture_output=True, timeout=60, check=False)
+        if result.returncode == 0:
+            return True
+    return False
+
+
+async def _wipe(url: URL) -> None:
+    """Empty a database we may not recreate: drop the schema's tables (ours and Alembic's)."""
+    import asyncpg
+
+    connection = await asyncpg.connect(**_asyncpg_args(url), timeout=_CONNECT_TIMEOUT)
+    try:
+        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await connection.close()
