@@ -11,6 +11,7 @@ from telegram import Update
 
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
+from bot.documents import DocumentReader, DocumentSummaries
 from bot.kimi import KimiClient, KimiConfig
 from bot.pricing import load_price_table
 from bot.settings import Settings
@@ -50,6 +51,8 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         conversations=Conversations(store, kimi, prices, settings, budgets),
         catalog=ModelCatalog(kimi, prices, settings.default_model),
         guard=guard or FloodGuard(),
+        document_reader=DocumentReader(store, kimi),
+        summaries=DocumentSummaries(store, kimi, prices, settings, budgets),
     )
 
 

@@ -79,8 +79,9 @@ async def answer(
     question: str,
     preamble: tuple[NewMessage, ...] = (),
     purpose: str = "chat",
+    quote: Message | None = None,
 ) -> TurnOutcome | None:
-    """Run one turn for `message` and stream its answer into the chat."""
+    """Run one turn for `message` and stream its answer into the chat (quoting `quote` in groups)."""
     sender = message.from_user
     if sender is None:
         return None
@@ -99,7 +100,7 @@ async def answer(
     )
     active = ActiveAnswer(sender.id, message.chat.id)
     svc.active[active.token] = active
-    streamer = make_streamer(context, svc, message, lang, active)
+    streamer = make_streamer(context, svc, quote or message, lang, active)
     outcome: TurnOutcome | None = None
     try:
         async with aclosing(svc.conversations.run_turn(request, active.stop)) as events:

@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
+from bot.documents import DocumentReader, DocumentSummaries
 from bot.kimi import KimiClient
 from bot.pricing import PriceTable
 from bot.settings import Settings
@@ -40,6 +41,8 @@ class BotServices:
     conversations: Conversations
     catalog: ModelCatalog
     guard: FloodGuard
+    document_reader: DocumentReader
+    summaries: DocumentSummaries
     active: dict[str, ActiveAnswer] = field(default_factory=dict)
 
     def is_admin(self, user_id: int) -> bool:

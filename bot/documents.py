@@ -1,0 +1,272 @@
+"""Documents: read with Kimi's file-extract, priced before spending, summarised in parts if huge.
+
+The remote copy of a file is deleted as soon as its text is read, on errors too: Moonshot keeps at
+most 1,000 files per account, and a leaked file is a slot lost for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from bot.budget import BudgetKeeper, Refused
+from bot.context_window import estimate_text_tokens
+from bot.kimi import KimiClient, KimiError, KimiFileExtractionFailed
+from bot.pricing import ModelPrice, PriceTable
+from bot.settings import Settings
+from storage import NewMessage, NewUsage, Store, UserRecord
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files on the cloud Bot API
+SUMMARY_OUTPUT_TOKENS = 2048  # what a summary is expected to need, for the estimate
+PART_SUMMARY_TOKENS = 1024  # each part's summary in a map-reduce
+DOCUMENT_OVERHEAD_TOKENS = 64  # the framing around a document in the request
+
+SUPPORTED_EXTENSIONS = frozenset(
+    """pdf doc docx xls xlsx ppt pptx txt md markdown csv tsv html htm json epub mobi log xml yaml yml
+    toml ini cfg conf rtf tex py js ts tsx jsx go c h cc cpp hpp java kt kts rs rb php swift cs scala
+    sh bash zsh sql r m lua pl dart vue css scss less jpeg jpg png bmp gif webp tiff tif avif""".split()
+)
+UNSUPPORTED_EXTENSIONS = frozenset(
+    """exe dll so dylib bin msi apk ipa dmg iso img zip rar 7z tar gz tgz bz2 xz zst jar war mp3 wav
+    flac aac ogg oga opus m4a wma mp4 mkv mov avi wmv webm flv m4v 3gp""".split()
+)
+UNSUPPORTED_MIME_PREFIXES = ("audio/", "video/")
+
+
+class DocumentRejected(Exception):
+    """A document we will not send to Kimi; `reason` names a user-facing text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_document(filename: str | None, mime_type: str | None, size: int | None) -> None:
+    """Refuse early, before any download or upload, what cannot work."""
+    if size is not None and size > TELEGRAM_DOWNLOAD_LIMIT:
+        raise DocumentRejected("too_big")
+    if size == 0:
+        raise DocumentRejected("empty")
+    extension = PurePosixPath(filename or "").suffix.lower().lstrip(".")
+    if extension in UNSUPPORTED_EXTENSIONS:
+        raise DocumentRejected("unsupported")
+    if mime_type and mime_type.startswith(UNSUPPORTED_MIME_PREFIXES):
+        raise DocumentRejected("unsupported")
+    if extension in SUPPORTED_EXTENSIONS:
+        return
+    if mime_type and (mime_type.startswith(("text/", "image/")) or mime_type.endswith(("json", "xml"))):
+        return
+    raise DocumentRejected("unsupported")
+
+
+@dataclass(frozen=True)
+class Document:
+    file_unique_id: str
+    filename: str
+    text: str
+
+    def as_message(self) -> NewMessage:
+        return NewMessage(role="system", content=document_context(self.filename, self.text), kind="document")
+
+
+def document_context(filename: str, text: str) -> str:
+    return f"The user shared the document «{filename}». Its extracted text follows.\n\n{text}"
+
+
+class DocumentReader:
+    def __init__(self, store: Store, kimi: KimiClient) -> None:
+        self._store = store
+        self._kimi = kimi
+
+    async def read(
+        self, file_unique_id: str, filename: str, download: Callable[[], Awaitable[bytes]]
+    ) -> Document:
+        """The document's text: from the cache by file_unique_id, else via Kimi's file-extract."""
+        cached = await self._store.cached_extraction(file_unique_id)
+        if cached is not None:
+            return Document(file_unique_id, filename, cached)
+        data = await download()
+        if not data:
+            raise DocumentRejected("empty")
+        text = await self._extract(data, filename)
+        if not text.strip():
+            raise DocumentRejected("no_text")
+        await self._store.save_extraction(file_unique_id, filename, text, estimate_text_tokens(text))
+        return Document(file_unique_id, filename, text)
+
+    async def _extract(self, data: bytes, filename: str) -> str:
+        uploaded = await self._kimi.upload(data, filename, purpose="file-extract")
+        try:
+            if uploaded.status == "error":
+                raise KimiFileExtractionFailed(uploaded.status_details or "extraction failed")
+            return await self._kimi.file_content(uploaded.id)
+        finally:
+            await self._delete(uploaded.id)
+
+    async def _delete(self, file_id: str) -> None:
+        for attempt in range(3):
+            try:
+                await asyncio.shield(self._kimi.delete_file(file_id))
+                return
+            except (KimiError, OSError, TimeoutError) as error:
+                log.warning("deleting Kimi file %s failed (attempt %d): %s", file_id, attempt + 1, error)
+                await asyncio.sleep(0.5 * (attempt + 1))
+        log.error("Kimi file %s could not be deleted; it counts against the 1,000-file limit", file_id)
+
+
+@dataclass(frozen=True)
+class SummaryPlan:
+    price: ModelPrice
+    document_tokens: int
+    parts: list[str]  # one part: the whole text fits the context
+    estimate_micro: int  # worst case of the whole summary
+    remaining_micro: int | None  # the user's budget left now (None: unlimited)
+
+    @property
+    def split(self) -> bool:
+        return len(self.parts) > 1
+
+    @property
+    def affordable(self) -> bool:
+        return self.remaining_micro is None or self.estimate_micro <= self.remaining_micro
+
+
+class DocumentSummaries:
+    def __init__(
+        self,
+        store: Store,
+        kimi: KimiClient,
+        prices: PriceTable,
+        settings: Settings,
+        budgets: BudgetKeeper,
+    ) -> None:
+        self._store = store
+        self._kimi = kimi
+        self._prices = prices
+        self._settings = settings
+        self._budgets = budgets
+
+    async def plan(self, user: UserRecord, price: ModelPrice, document: Document) -> SummaryPlan:
+        tokens = await self._count(price.model, document)
+        output = min(self._settings.max_output_tokens, SUMMARY_OUTPUT_TOKENS)
+        room = price.context_length - output - estimate_text_tokens(self._settings.system_prompt) - 512
+        if tokens + DOCUMENT_OVERHEAD_TOKENS <= room:
+            parts = [document.text]
+            estimate = price.cost_micro(tokens + DOCUMENT_OVERHEAD_TOKENS, output)
+        else:
+            part_room = max(1024, room - PART_SUMMARY_TOKENS)
+            parts = split_text(document.text, part_room)
+            part_costs = sum(
+                price.cost_micro(estimate_text_tokens(part) + DOCUMENT_OVERHEAD_TOKENS, PART_SUMMARY_TOKENS)
+                for part in parts
+            )
+            reduce_cost = price.cost_micro(
+                len(parts) * PART_SUMMARY_TOKENS + DOCUMENT_OVERHEAD_TOKENS, output
+            )
+            estimate = part_costs + reduce_cost
+        view = await self._budgets.view(user)
+        return SummaryPlan(price, tokens, parts, estimate, view.remaining_micro)
+
+    def needs_confirmation(self, plan: SummaryPlan) -> bool:
+        threshold = int(self._settings.document_confirm_threshold * 1_000_000)
+        return plan.estimate_micro > threshold or not plan.affordable
+
+    async def summarise_parts(
+        self,
+        user: UserRecord,
+        chat_id: int,
+        plan: SummaryPlan,
+        document: Document,
+        question: str,
+        progress: Callable[[int, int], Awaitable[None]],
+    ) -> str | Refused:
+        """Map step of a map-reduce: a short summary of each part, each charged as it is made."""
+        summaries = []
+        for index, part in enumerate(plan.parts, start=1):
+            await progress(index, len(plan.parts))
+            messages = [
+                {"role": "system", "content": self._settings.system_prompt},
+                {"role": "system", "content": document_context(document.filename, part)},
+                {
+                    "role": "user",
+                    "content": (
+                        f"This is part {index} of {len(plan.parts)} of the document. Summarise this part "
+                        f"concisely, keeping facts that help answer: {question}"
+                    ),
+                },
+            ]
+            prompt_tokens = estimate_text_tokens(part) + DOCUMENT_OVERHEAD_TOKENS
+            decision = await self._budgets.reserve_for_call(
+                user, plan.price, prompt_tokens, PART_SUMMARY_TOKENS, purpose="document"
+            )
+            if isinstance(decision, Refused):
+                return decision
+            try:
+                result = await self._kimi.chat(
+                    plan.price.model,
+                    messages,
+                    max_tokens=decision.max_tokens,
+                    context_length=plan.price.context_length,
+                )
+            except BaseException:
+                await self._store.release(decision.reservation)
+                raise
+            usage = result.usage
+            cost = plan.price.cost_micro(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+            await self._store.settle(
+                decision.reservation,
+                cost,
+                [
+                    NewUsage(
+                        user_id=user.telegram_id,
+                        chat_id=chat_id,
+                        model=plan.price.model,
+                        prompt_tokens=usage.prompt_tokens,
+                        cached_tokens=usage.cached_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        cost_micro=cost,
+                        purpose="document",
+                        conversation_id=None,
+                    )
+                ],
+            )
+            summaries.append(f"[Part {index}/{len(plan.parts)}]\n{result.content.strip()}")
+        return "\n\n".join(summaries)
+
+    async def _count(self, model: str, document: Document) -> int:
+        try:
+            return await self._kimi.estimate_tokens(
+                model, [{"role": "system", "content": document_context(document.filename, document.text)}]
+            )
+        except (KimiError, OSError, TimeoutError):
+            return estimate_text_tokens(document.text) + DOCUMENT_OVERHEAD_TOKENS
+
+
+def split_text(text: str, max_tokens: int) -> list[str]:
+    """Cut text into parts of at most `max_tokens` (estimated), at paragraph or line boundaries."""
+    parts: list[str] = []
+    current: list[str] = []
+    used = 0
+    for line in text.splitlines(keepends=True):
+        cost = estimate_text_tokens(line)
+        while cost > max_tokens:  # one enormous line: hard cut
+            if current:
+                parts.append("".join(current))
+                current, used = [], 0
+            cut = max(1, len(line) * max_tokens // cost)
+            parts.append(line[:cut])
+            line = line[cut:]
+            cost = estimate_text_tokens(line)
+        if used + cost > max_tokens and current:
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(line)
+        used += cost
+    if current:
+        parts.append("".join(current))
+    return [part for part in parts if part.strip()]

@@ -1,0 +1,318 @@
+"""Documents sent to the bot: read them with Kimi, confirm the cost if it is high, and summarise."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from telegram import Document as TelegramDocument
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.budget import Refused
+from bot.documents import Document, DocumentRejected, SummaryPlan, check_document
+from bot.kimi import KimiError
+from bot.pricing import format_points
+from handlers.chat import answer, known_user, refusal_text, refuse_if_not_allowed
+from handlers.services import BotServices, services
+from handlers.texts import language_of, register_texts, text
+from handlers.triggers import addressed_text
+from storage import NewMessage
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "pending_documents"
+
+register_texts(
+    {
+        "en": {
+            "doc_default_question": "Summarise this document: its purpose and main points.",
+            "doc_too_big": "This file is larger than 20 MB, the most a bot can download from Telegram. "
+            "Please send a smaller file.",
+            "doc_unsupported": "I can't read this kind of file. Send a PDF, Word, Excel, PowerPoint, text, "
+            "Markdown, CSV, HTML, JSON, EPUB, code file or an image with text.",
+            "doc_empty": "This file is empty.",
+            "doc_no_text": "I found no text in this file.",
+            "doc_download_failed": "I couldn't download this file from Telegram. Please try again.",
+            "doc_reading": "📄 Reading «{name}»…",
+            "doc_part_progress": "📄 Summarising «{name}»: part {index} of {total}…",
+            "doc_confirm": "Summarising «{name}» ({tokens} tokens{parts}) will cost up to about {cost} 元点. "
+            "You have {remaining} 元点 left. Go ahead?",
+            "doc_confirm_parts": ", in {count} parts",
+            "doc_confirm_yes": "✅ Summarise",
+            "doc_confirm_no": "✖ Cancel",
+            "doc_cancelled": "Cancelled; nothing was charged.",
+            "doc_expired": "This request has expired. Please send the document again.",
+            "doc_not_yours": "Only the person who sent the document can confirm.",
+            "doc_cannot_afford": "Summarising «{name}» would cost about {cost} 元点, but you have only {remaining} "
+            "元点 left in this period.",
+            "summary_usage": "Reply to a document with /summary to summarise it.",
+        },
+        "zh": {
+            "doc_default_question": "请总结这份文档：它的目的和要点。",
+            "doc_too_big": "这个文件超过 20 MB，机器人无法从 Telegram 下载。请发送更小的文件。",
+            "doc_unsupported": "我读不了这种文件。请发送 PDF、Word、Excel、PPT、文本、Markdown、CSV、HTML、JSON、EPUB、代码文件或带文字的图片。",
+            "doc_empty": "这个文件是空的。",
+            "doc_no_text": "这个文件里没有找到文字。",
+            "doc_download_failed": "无法从 Telegram 下载这个文件，请再试一次。",
+            "doc_reading": "📄 正在读取《{name}》…",
+            "doc_part_progress": "📄 正在总结《{name}》：第 {index}/{total} 部分…",
+            "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。继续吗？",
+            "doc_confirm_parts": "，分 {count} 部分",
+            "doc_confirm_yes": "✅ 总结",
+            "doc_confirm_no": "✖ 取消",
+            "doc_cancelled": "已取消，未扣费。",
+            "doc_expired": "请求已过期，请重新发送文档。",
+            "doc_not_yours": "只有发送文档的人可以确认。",
+            "doc_cannot_afford": "总结《{name}》约需 {cost} 元点，但你本期只剩 {remaining} 元点。",
+            "summary_usage": "请用 /summary 回复一个文档来总结它。",
+        },
+    }
+)
+
+
+@dataclass
+class PendingSummary:
+    """A summary waiting for its asker to confirm the cost."""
+
+    asker: Message
+    quote: Message
+    document: Document
+    plan: SummaryPlan
+    question: str
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A document in a private chat: always for us."""
+    svc = services(context)
+    message = update.effective_message
+    if message is None or message.document is None or await refuse_if_not_allowed(svc, update):
+        return
+    await summarise_document(context, svc, asker=message, document_message=message, question=message.caption)
+
+
+async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A document in a group: only when its caption mentions the bot."""
+    from handlers.groups import group_allowed
+
+    svc = services(context)
+    message = update.effective_message
+    if message is None or message.document is None or not group_allowed(svc, message.chat.id):
+        return
+    question = addressed_text(message, context.bot) if message.caption else None
+    if question is None:
+        return
+    if await refuse_if_not_allowed(svc, update):
+        return
+    await summarise_document(context, svc, asker=message, document_message=message, question=question)
+
+
+async def summarise_replied_document(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
+) -> bool:
+    """A message addressed to the bot that replies to a document: that document is the subject."""
+    message = update.effective_message
+    replied = message.reply_to_message if message else None
+    if message is None or replied is None or replied.document is None:
+        return False
+    await summarise_document(
+        context, services(context), asker=message, document_message=replied, question=question
+    )
+    return True
+
+
+async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    message = update.effective_message
+    if message is None or await refuse_if_not_allowed(svc, update):
+        return
+    replied = message.reply_to_message
+    if replied is None or replied.document is None:
+        lang = language_of(message.from_user.language_code if message.from_user else None)
+        await message.reply_text(text(lang, "summary_usage"))
+        return
+    await summarise_document(
+        context, svc, asker=message, document_message=replied, question=" ".join(context.args or [])
+    )
+
+
+async def on_unsupported_private(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Photos, voice, stickers… in a private chat: say what the bot can read instead of staying silent."""
+    svc = services(context)
+    message = update.effective_message
+    if message is None or message.from_user is None or await refuse_if_not_allowed(svc, update):
+        return
+    lang = language_of(message.from_user.language_code)
+    await message.reply_text(text(lang, "doc_unsupported"))
+
+
+async def summarise_document(
+    context: ContextTypes.DEFAULT_TYPE,
+    svc: BotServices,
+    asker: Message,
+    document_message: Message,
+    question: str | None,
+) -> None:
+    sender = asker.from_user
+    telegram_document = document_message.document
+    if sender is None or telegram_document is None:
+        return
+    lang = language_of(sender.language_code)
+    name = telegram_document.file_name or "document"
+    try:
+        check_document(telegram_document.file_name, telegram_document.mime_type, telegram_document.file_size)
+    except DocumentRejected as rejected:
+        await asker.reply_text(text(lang, f"doc_{rejected.reason}"))
+        return
+    user = await known_user(svc, sender)
+    question = (question or "").strip() or text(lang, "doc_default_question")
+    try:
+        await context.bot.send_chat_action(asker.chat.id, ChatAction.TYPING)
+    except TelegramError:
+        pass
+    try:
+        document = await svc.document_reader.read(
+            telegram_document.file_unique_id, name, lambda: _download(context, telegram_document)
+        )
+    except DocumentRejected as rejected:
+        await asker.reply_text(text(lang, f"doc_{rejected.reason}"))
+        return
+    except KimiError as error:
+        log.info("document extraction failed: %s", error.log_text())
+        await asker.reply_text(error.user_text(lang))
+        return
+    except TelegramError as error:
+        log.info("document download failed: %s", error)
+        await asker.reply_text(text(lang, "doc_download_failed"))
+        return
+    price = svc.conversations.model_for(user)
+    plan = await svc.summaries.plan(user, price, document)
+    if svc.summaries.needs_confirmation(plan):
+        await _ask_confirmation(
+            context, svc, PendingSummary(asker, document_message, document, plan, question), lang
+        )
+        return
+    await _run_summary(context, svc, PendingSummary(asker, document_message, document, plan, question), lang)
+
+
+async def _download(context: ContextTypes.DEFAULT_TYPE, document: TelegramDocument) -> bytes:
+    telegram_file = await context.bot.get_file(document.file_id)
+    return bytes(await telegram_file.download_as_bytearray())
+
+
+async def _ask_confirmation(
+    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, pending: PendingSummary, lang: str
+) -> None:
+    plan = pending.plan
+    remaining = (
+        text(lang, "unlimited") if plan.remaining_micro is None else format_points(plan.remaining_micro)
+    )
+    token = secrets.token_urlsafe(8)
+    context.application.bot_data.setdefault(PENDING_KEY, {})[token] = pending
+    parts = text(lang, "doc_confirm_parts", count=len(plan.parts)) if plan.split else ""
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(text(lang, "doc_confirm_yes"), callback_data=f"doc:yes:{token}"),
+                InlineKeyboardButton(text(lang, "doc_confirm_no"), callback_data=f"doc:no:{token}"),
+            ]
+        ]
+    )
+    await pending.asker.reply_text(
+        text(
+            lang,
+            "doc_confirm",
+            name=pending.document.filename,
+            tokens=plan.document_tokens,
+            parts=parts,
+            cost=format_points(plan.estimate_micro),
+            remaining=remaining,
+        ),
+        reply_markup=keyboard,
+    )
+
+
+async def on_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    lang = language_of(query.from_user.language_code)
+    _, choice, token = (query.data.split(":", 2) + ["", ""])[:3]
+    pending_all: dict[str, PendingSummary] = context.application.bot_data.setdefault(PENDING_KEY, {})
+    pending = pending_all.get(token)
+    if pending is None:
+        await query.answer(text(lang, "doc_expired"), show_alert=True)
+        return
+    if pending.asker.from_user is None or pending.asker.from_user.id != query.from_user.id:
+        await query.answer(text(lang, "doc_not_yours"), show_alert=True)
+        return
+    del pending_all[token]
+    await query.answer()
+    if query.message is not None:
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except TelegramError:
+            pass
+    if choice != "yes":
+        await pending.asker.reply_text(text(lang, "doc_cancelled"))
+        return
+    await _run_summary(context, services(context), pending, lang)
+
+
+async def _run_summary(
+    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, pending: PendingSummary, lang: str
+) -> None:
+    document = pending.document
+    preamble = document.as_message()
+    if pending.plan.split:
+        status = await pending.asker.reply_text(
+            text(lang, "doc_part_progress", name=document.filename, index=1, total=len(pending.plan.parts))
+        )
+
+        async def progress(index: int, total: int) -> None:
+            if index == 1:
+                return
+            try:
+                await status.edit_text(
+                    text(lang, "doc_part_progress", name=document.filename, index=index, total=total)
+                )
+            except TelegramError as error:
+                log.debug("progress edit skipped: %s", error)
+
+        user = await known_user(svc, pending.asker.from_user)
+        try:
+            result = await svc.summaries.summarise_parts(
+                user, pending.asker.chat.id, pending.plan, document, pending.question, progress
+            )
+        except KimiError as error:
+            await pending.asker.reply_text(error.user_text(lang))
+            return
+        if isinstance(result, Refused):
+            from bot.turn import TurnOutcome, TurnStatus
+
+            outcome = TurnOutcome(
+                TurnStatus.REFUSED,
+                pending.plan.price.model,
+                budget=result.view,
+                needed_micro=result.needed_micro,
+            )
+            await pending.asker.reply_text(refusal_text(outcome, lang))
+            return
+        preamble = NewMessage(
+            role="system",
+            content=f"The user shared the document «{document.filename}», too long to read at once. "
+            f"Summaries of its parts follow.\n\n{result}",
+            kind="document",
+        )
+    await answer(
+        context,
+        svc,
+        pending.asker,
+        pending.question,
+        preamble=(preamble,),
+        purpose="document",
+        quote=pending.quote,
+    )
