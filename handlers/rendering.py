@@ -16,10 +16,10 @@ If Telegram still answers BadRequest, send ``piece.text`` again without entities
 from __future__ import annotations
 
 from handlers.rendering_entities import MAX_ENTITIES_PER_MESSAGE
-from handlers.rendering_markdown import render_markdown
+from handlers.rendering_markdown import render_markdown, render_spans
 from handlers.rendering_message import RenderedMessage, utf16_len
 from handlers.rendering_reasoning import DEFAULT_REASONING_LABEL, render_reasoning_preview
-from handlers.rendering_split import MAX_MESSAGE_LENGTH, plain_chunks, split_rendered
+from handlers.rendering_split import MAX_MESSAGE_LENGTH, plain_chunks, split_rendered, split_spans
 
 __all__ = [
     "DEFAULT_REASONING_LABEL",
@@ -38,4 +38,4 @@ __all__ = [
 def render_for_telegram(markdown: str, limit: int = MAX_MESSAGE_LENGTH) -> list[RenderedMessage]:
     """``markdown`` rendered and split into messages of at most ``limit`` UTF-16 units and
     100 entities each. A blank answer gives ``[]``: there is nothing Telegram would accept."""
-    return split_rendered(render_markdown(markdown), limit)
+    return split_spans(*render_spans(markdown), limit)

@@ -35,9 +35,15 @@ def render_markdown(markdown: str) -> RenderedMessage:
     an unclosed ``**`` or a half-written link shows as the literal characters until it closes.
     If the converter fails on some input, the result is the Markdown source as plain text.
     """
+    return message_from_spans(*render_spans(markdown))
+
+
+def render_spans(markdown: str) -> tuple[str, list[EntitySpan]]:
+    """``render_markdown`` before building Telegram objects, for callers that cut the text first
+    (building a MessageEntity costs more than everything else here)."""
     markdown = valid_unicode(markdown)
     if not markdown.strip():
-        return RenderedMessage("")
+        return "", []
     try:
         text, entities = convert(html_to_markdown(markdown), latex_escape=True, config=_CONFIG)
         index = Utf16Index(text)
@@ -51,12 +57,11 @@ def render_markdown(markdown: str) -> RenderedMessage:
             )
             for e in entities
         ]
-        text, spans = _trim(text, telegram_safe_spans(text, spans))
-        return message_from_spans(text, spans)
+        return _trim(text, telegram_safe_spans(text, spans))
     except Exception:
         # The bot must answer even if the converter chokes on something we did not foresee.
         logger.warning("Markdown rendering failed, sending plain text", exc_info=True)
-        return RenderedMessage(markdown.strip())
+        return markdown.strip(), []
 
 
 def valid_unicode(text: str) -> str:

@@ -42,8 +42,12 @@ _LINE_BREAK = re.compile(r"\n+")
 _BLANK_LINES = re.compile(r"(?:[ \t]*\n)+")
 _SPACES = re.compile(r"[ \t\u3000]+")
 _SENTENCE_END = re.compile(r"[。！？；，、.!?;,:：)）」』】]")
-# A hard cut right before one of these would separate it from the character it modifies.
-_GLUE = re.compile("[\u0300-\u036f\u200c\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
+# A hard cut right before one of these would separate it from the character it modifies:
+# combining marks, ZWJ/ZWNJ, variation selectors, skin tones, emoji tag characters.
+_GLUE = re.compile(
+    "[\u0300-\u036f\u20d0-\u20ff\u200c\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]"
+)
+_REGIONAL_INDICATOR = re.compile("[\U0001f1e6-\U0001f1ff]")  # two of them make a flag
 _MAX_GLUE_BACKOFF = 16
 
 
@@ -144,14 +148,26 @@ def _extend_separator(text: str, end: int, pattern: re.Pattern[str]) -> int:
 
 
 def _step_back_from_glue(text: str, position: int, cut: int) -> int:
+    """Move a hard cut back to a character boundary a reader would not notice, if one is near."""
     candidate = cut
     for _ in range(_MAX_GLUE_BACKOFF):
         if candidate <= position + 1:
             break
-        if not (_GLUE.match(text, candidate) or text[candidate - 1] == "\u200d"):
+        if not (
+            _GLUE.match(text, candidate) or text[candidate - 1] == "\u200d" or _splits_flag(text, candidate)
+        ):
             return candidate
         candidate -= 1
     return cut
+
+
+def _splits_flag(text: str, cut: int) -> bool:
+    if not (_REGIONAL_INDICATOR.match(text, cut) and _REGIONAL_INDICATOR.match(text, cut - 1)):
+        return False
+    run = 0  # regional indicators pair up from the start of their run
+    while cut - run - 1 >= 0 and _REGIONAL_INDICATOR.match(text, cut - run - 1):
+        run += 1
+    return run % 2 == 1
 
 
 def split_rendered(message: RenderedMessage, limit: int = MAX_MESSAGE_LENGTH) -> list[RenderedMessage]:
@@ -161,10 +177,14 @@ def split_rendered(message: RenderedMessage, limit: int = MAX_MESSAGE_LENGTH) ->
     continues in the next message as a ``pre`` with the same language. Blank pieces are left out,
     so a blank message gives ``[]``.
     """
-    text = message.text
-    spans = sorted(spans_of(message), key=lambda s: (s.start, -s.end))
-    if message.utf16_length() <= limit and len(spans) <= MAX_ENTITIES_PER_MESSAGE:
+    if message.utf16_length() <= limit and len(message.entities) <= MAX_ENTITIES_PER_MESSAGE:
         return [] if message.is_blank() else [message]
+    return split_spans(message.text, spans_of(message), limit)
+
+
+def split_spans(text: str, spans: list[EntitySpan], limit: int = MAX_MESSAGE_LENGTH) -> list[RenderedMessage]:
+    """``split_rendered`` for a text whose entities are still spans."""
+    spans = sorted(spans, key=lambda s: (s.start, -s.end))
     cuts = plan_cuts(text, limit, [s.start for s in spans], [s.end for s in spans])
     return [_piece(text, spans, cut) for cut in cuts]
 

@@ -164,3 +164,12 @@ def test_short_message_is_returned_as_is_and_blank_one_dropped() -> None:
     assert split_rendered(message) == [message]
     assert split_rendered(RenderedMessage(" \n ")) == []
     assert plain_chunks("   ") == []
+
+
+def test_hard_cut_keeps_flags_and_keycaps_whole() -> None:
+    for unit in ("🇨🇳", "1️⃣", "e\u0301"):  # a run of flags pairs up from its start
+        text = unit * 40
+        for limit in (5, 7, 9):
+            chunks = plain_chunks(text, limit=limit)
+            assert "".join(chunks) == text
+            assert all(c.replace(unit, "") == "" for c in chunks), (unit, limit, chunks)
