@@ -1,0 +1,70 @@
+"""The Kimi (Moonshot) API client: chat streams as typed events, typed errors, files, balance."""
+
+from bot.kimi.client import KimiClient
+from bot.kimi.config import KimiConfig
+from bot.kimi.errors import (
+    KimiAuthError,
+    KimiConnectionError,
+    KimiContentFilter,
+    KimiContextOverflow,
+    KimiError,
+    KimiFileExtractionFailed,
+    KimiFileLimit,
+    KimiIncompleteStream,
+    KimiInvalidRequest,
+    KimiNotFound,
+    KimiOverloaded,
+    KimiPermissionDenied,
+    KimiQuotaExhausted,
+    KimiRateLimited,
+    KimiServerError,
+    KimiTimeout,
+)
+from bot.kimi.events import (
+    ChatResult,
+    ContentDelta,
+    Finish,
+    ReasoningDelta,
+    StreamEvent,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    WebSearchCall,
+)
+from bot.kimi.resources import Balance, FileObject, ModelInfo
+from bot.kimi.shaping import has_fixed_sampling, is_k2_thinking
+
+__all__ = [
+    "Balance",
+    "ChatResult",
+    "ContentDelta",
+    "FileObject",
+    "Finish",
+    "KimiAuthError",
+    "KimiClient",
+    "KimiConfig",
+    "KimiConnectionError",
+    "KimiContentFilter",
+    "KimiContextOverflow",
+    "KimiError",
+    "KimiFileExtractionFailed",
+    "KimiFileLimit",
+    "KimiIncompleteStream",
+    "KimiInvalidRequest",
+    "KimiNotFound",
+    "KimiOverloaded",
+    "KimiPermissionDenied",
+    "KimiQuotaExhausted",
+    "KimiRateLimited",
+    "KimiServerError",
+    "KimiTimeout",
+    "ModelInfo",
+    "ReasoningDelta",
+    "StreamEvent",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+    "WebSearchCall",
+    "has_fixed_sampling",
+    "is_k2_thinking",
+]

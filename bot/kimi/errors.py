@@ -1,0 +1,425 @@
+"""Moonshot's errors as typed exceptions.
+
+Every error carries a short user text (Chinese and English, no internals) and a log text (type,
+HTTP status, upstream message) from which any API key has been removed, so handlers can show the
+first and log the second without thinking about secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from bot.kimi.events import ToolCall, Usage
+
+# Moonshot keys look like "sk-" + 48 alphanumerics; gateways use other shapes, which is why the
+# client also redacts its own key by value.
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+_REDACTED = "sk-***"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove the given secrets and anything that looks like an API key from text."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return _KEY_LIKE.sub(_REDACTED, text)
+
+
+def _user_language(lang: str) -> str:
+    # Telegram sends language codes like "zh-hans" or "en-US"; everything not Chinese gets English.
+    return "zh" if lang.lower().startswith("zh") else "en"
+
+
+class KimiError(Exception):
+    """Base of every error the Kimi client raises."""
+
+    retryable: ClassVar[bool] = False
+    user_texts: ClassVar[Mapping[str, str]] = {
+        "zh": "Kimi 出了点问题，请稍后再试。",
+        "en": "Something went wrong with Kimi. Please try again later.",
+    }
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        # Upstream messages can quote the account's key ("Your account org<ak> ..."), so the
+        # message is redacted once here and every later str()/log of the error is safe.
+        self.message = redact(message)
+        self.status = status
+        self.error_type = error_type
+        self.request_id = request_id
+        super().__init__(self.log_text())
+
+    def user_text(self, lang: str) -> str:
+        return self.user_texts[_user_language(lang)]
+
+    def log_text(self) -> str:
+        parts = [type(self).__name__]
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.error_type:
+            parts.append(f"type={self.error_type}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        if self.message:
+            parts.append(f"message={self.message!r}")
+        return " ".join(parts)
+
+
+class KimiAuthError(KimiError):
+    user_texts = {
+        "zh": "机器人的 Kimi 密钥无效，请联系管理员。",
+        "en": "The bot's Kimi API key is not valid. Please tell the bot's admin.",
+    }
+
+
+class KimiPermissionDenied(KimiError):
+    user_texts = {
+        "zh": "机器人的 Kimi 账户无权进行此操作，请联系管理员。",
+        "en": "The bot's Kimi account is not allowed to do this. Please tell the bot's admin.",
+    }
+
+
+class KimiNotFound(KimiError):
+    user_texts = {
+        "zh": "Kimi 找不到所请求的模型或文件。",
+        "en": "Kimi could not find that model or file.",
+    }
+
+
+class KimiInvalidRequest(KimiError):
+    user_texts = {
+        "zh": "Kimi 无法处理这个请求。",
+        "en": "Kimi could not process this request.",
+    }
+
+
+class KimiContextOverflow(KimiInvalidRequest):
+    """Input (plus max_tokens) does not fit the model's context window: shrink, don't retry."""
+
+    user_texts = {
+        "zh": "对话太长，超出了模型的上下文长度。请开始新对话或发送更短的消息。",
+        "en": "This conversation is too long for the model. Start a new one or send a shorter message.",
+    }
+
+
+class KimiFileLimit(KimiInvalidRequest):
+    """A file the platform refuses to store: too large, empty, or the account's file limits."""
+
+    TOO_LARGE: ClassVar[str] = "too_large"
+    EMPTY: ClassVar[str] = "empty"
+    TOO_MANY: ClassVar[str] = "too_many"
+    TOTAL_SIZE: ClassVar[str] = "total_size"
+
+    _texts_by_kind: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        TOO_LARGE: {
+            "zh": "文件太大了（上限 100 MB）。",
+            "en": "The file is too large (the limit is 100 MB).",
+        },
+        EMPTY: {"zh": "文件是空的。", "en": "The file is empty."},
+        TOO_MANY: {
+            "zh": "文件存储已满，请稍后再试或联系管理员。",
+            "en": "The file storage is full. Please try later or tell the bot's admin.",
+        },
+        TOTAL_SIZE: {
+            "zh": "文件存储已满，请稍后再试或联系管理员。",
+            "en": "The file storage is full. Please try later or tell the bot's admin.",
+        },
+    }
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        kind: str,
+        status: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.kind = kind
+        super().__init__(message, status=status, error_type=error_type, request_id=request_id)
+
+    def user_text(self, lang: str) -> str:
+        return self._texts_by_kind[self.kind][_user_language(lang)]
+
+
+class KimiFileExtractionFailed(KimiError):
+    """The platform could not extract text from a file (unsupported format, image without text).
+
+    Moonshot reports it as a 500, but sending the same file again fails the same way: not retried.
+    """
+
+    user_texts = {
+        "zh": "无法从这个文件中提取文字，请换一种格式再试。",
+        "en": "Could not extract text from this file. Please try another format.",
+    }
+
+
+class KimiContentFilter(KimiError):
+    user_texts = {
+        "zh": "Kimi 认为这段内容存在风险，拒绝了请求。",
+        "en": "Kimi declined this request because it was flagged as high risk.",
+    }
+
+
+class KimiQuotaExhausted(KimiError):
+    """429 exceeded_current_quota_error: the account needs topping up; retrying cannot help."""
+
+    user_texts = {
+        "zh": "机器人的 Kimi 账户余额不足，请联系管理员充值。",
+        "en": "The bot's Kimi account has run out of credit. Please tell the bot's admin.",
+    }
+
+
+class _AdvisedWait(KimiError):
+    """An error after which the server may say how long to wait."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, error_type=error_type, request_id=request_id)
+
+    def log_text(self) -> str:
+        text = super().log_text()
+        return text if self.retry_after is None else f"{text} retry_after={self.retry_after:g}s"
+
+
+class KimiRateLimited(_AdvisedWait):
+    user_texts = {
+        "zh": "Kimi 当前请求过多，请稍后再试。",
+        "en": "Kimi is receiving too many requests right now. Please try again in a moment.",
+    }
+
+
+class KimiOverloaded(_AdvisedWait):
+    user_texts = {
+        "zh": "Kimi 当前繁忙，请稍后再试。",
+        "en": "Kimi is overloaded right now. Please try again shortly.",
+    }
+
+
+class KimiServerError(_AdvisedWait):
+    user_texts = {
+        "zh": "Kimi 服务出错了，请稍后再试。",
+        "en": "Kimi had a server error. Please try again later.",
+    }
+
+
+class KimiConnectionError(KimiError):
+    """The request did not get through, or the reply broke off before anything was received."""
+
+    retryable = True
+    user_texts = {
+        "zh": "暂时连不上 Kimi，请稍后再试。",
+        "en": "Could not reach Kimi. Please try again later.",
+    }
+
+
+class KimiTimeout(KimiError):
+    """No answer within the first-byte timeout.
+
+    Not retried: the server may be generating (and billing) the first answer already.
+    """
+
+    user_texts = {
+        "zh": "Kimi 响应超时，请稍后再试。",
+        "en": "Kimi took too long to answer. Please try again.",
+    }
+
+
+class KimiIncompleteStream(KimiError):
+    """A stream that ended without data: [DONE] (dropped, stalled, or broken by an error).
+
+    It carries what was received so the caller can keep and show the partial answer.
+    """
+
+    user_texts = {
+        "zh": "回答未能完整送达，以上是已收到的部分。",
+        "en": "The answer was cut off. What arrived is shown above.",
+    }
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        content: str = "",
+        reasoning: str = "",
+        tool_calls: tuple[ToolCall, ...] = (),
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        stalled: bool = False,
+        upstream_error: KimiError | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.content = content
+        self.reasoning = reasoning
+        self.tool_calls = tool_calls
+        self.usage = usage
+        self.finish_reason = finish_reason
+        self.stalled = stalled
+        self.upstream_error = upstream_error
+        super().__init__(message, status=status, request_id=request_id)
+
+    def after(self, content: str, reasoning: str) -> KimiIncompleteStream:
+        """The same cut, seen as the end of a turn whose earlier upstream calls (a web search
+        round trip) had already produced content and reasoning."""
+        if not content and not reasoning:
+            return self
+        return KimiIncompleteStream(
+            self.message,
+            content=content + self.content,
+            reasoning=reasoning + self.reasoning,
+            tool_calls=self.tool_calls,
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            stalled=self.stalled,
+            upstream_error=self.upstream_error,
+            status=self.status,
+            request_id=self.request_id,
+        )
+
+    def log_text(self) -> str:
+        text = (
+            f"{super().log_text()} stalled={self.stalled} received_chars={len(self.content)}"
+            f" reasoning_chars={len(self.reasoning)} finish_reason={self.finish_reason}"
+            f" usage={'yes' if self.usage else 'no'}"
+        )
+        if self.upstream_error is not None:
+            text += f" upstream=({self.upstream_error.log_text()})"
+        return text
+
+
+# --- from Moonshot's wire format -------------------------------------------------------------
+
+_RETRY_AFTER_IN_MESSAGE = re.compile(r"try again after\s+(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_CONTEXT_OVERFLOW_MARKERS = ("input token length too long", "exceeded model token limit")
+_FILE_LIMIT_MARKERS = (
+    ("file size is too large", KimiFileLimit.TOO_LARGE),
+    ("file size is zero", KimiFileLimit.EMPTY),
+    ("max file count", KimiFileLimit.TOO_MANY),
+    ("total size", KimiFileLimit.TOTAL_SIZE),
+)
+_EXTRACTION_FAILED_MARKER = "failed to extract file"
+
+
+def retry_after_from(message: str, header: str | None) -> float | None:
+    """The wait the server advises: Retry-After header (seconds or HTTP date) or the message's
+    "please try again after N seconds"; the longer one when both are present."""
+    advised: list[float] = []
+    match = _RETRY_AFTER_IN_MESSAGE.search(message)
+    if match:
+        advised.append(float(match.group(1)))
+    if header:
+        header = header.strip()
+        try:
+            advised.append(max(float(header), 0.0))
+        except ValueError:
+            try:
+                advised.append(max(parsedate_to_datetime(header).timestamp() - time.time(), 0.0))
+            except (TypeError, ValueError):
+                pass
+    return max(advised) if advised else None
+
+
+def error_from_response(
+    status: int,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    secrets: Iterable[str] = (),
+) -> KimiError:
+    """Map an HTTP error response (Moonshot's {"error": {"type", "message"}} body or anything a
+    proxy put in its place) to a typed error."""
+    error_type: str | None = None
+    message = ""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        error_type = payload["error"].get("type") or payload["error"].get("code")
+        message = str(payload["error"].get("message") or "")
+    else:
+        # A proxy's HTML page or plain text: keep a short, single-line excerpt for the log.
+        message = " ".join(body.split())[:200]
+    return error_from_payload(
+        status,
+        str(error_type) if error_type is not None else None,
+        redact(message, secrets),
+        retry_after_header=headers.get("Retry-After"),
+        request_id=headers.get("Msh-Request-Id") or headers.get("X-Msh-Trace-Id"),
+    )
+
+
+def error_from_payload(
+    status: int | None,
+    error_type: str | None,
+    message: str,
+    *,
+    retry_after_header: str | None = None,
+    request_id: str | None = None,
+) -> KimiError:
+    lowered = message.lower()
+    retry_after = retry_after_from(message, retry_after_header)
+
+    def plain(cls: type[KimiError]) -> KimiError:
+        return cls(message, status=status, error_type=error_type, request_id=request_id)
+
+    def advised(cls: type[_AdvisedWait]) -> KimiError:
+        return cls(
+            message,
+            retry_after=retry_after,
+            status=status,
+            error_type=error_type,
+            request_id=request_id,
+        )
+
+    if error_type == "content_filter":
+        return plain(KimiContentFilter)
+    if error_type == "exceeded_current_quota_error":
+        return plain(KimiQuotaExhausted)
+    if error_type == "engine_overloaded_error":
+        return advised(KimiOverloaded)
+    if error_type == "rate_limit_reached_error":
+        return advised(KimiRateLimited)
+    if _EXTRACTION_FAILED_MARKER in lowered:
+        return plain(KimiFileExtractionFailed)
+    if error_type in ("invalid_authentication_error", "incorrect_api_key_error") or status == 401:
+        return plain(KimiAuthError)
+    if error_type == "permission_denied_error" or status == 403:
+        return plain(KimiPermissionDenied)
+    if error_type == "resource_not_found_error" or status == 404:
+        return plain(KimiNotFound)
+    if status == 429:
+        return advised(KimiRateLimited)
+    if error_type == "invalid_request_error" or (status is not None and 400 <= status < 500):
+        if any(marker in lowered for marker in _CONTEXT_OVERFLOW_MARKERS):
+            return plain(KimiContextOverflow)
+        for marker, kind in _FILE_LIMIT_MARKERS:
+            if marker in lowered:
+                return KimiFileLimit(
+                    message, kind=kind, status=status, error_type=error_type, request_id=request_id
+                )
+        return plain(KimiInvalidRequest)
+    return advised(KimiServerError)
