@@ -11,6 +11,11 @@ The public face of the rendering modules; each idea lives in its own module:
 
 Sending: ``bot.send_message(chat_id, piece.text, entities=piece.entities)`` with no parse_mode.
 If Telegram still answers BadRequest, send ``piece.text`` again without entities.
+
+Telegram's 100 entities per message: ``render_markdown`` keeps them all (it has no message to
+fit); ``split_rendered``/``render_for_telegram`` also cut where a piece would carry more than 100,
+so no formatting is lost; ``render_reasoning_preview``, which must be one message, drops the least
+important ones (emphasis before links, code and quotes).
 """
 
 from __future__ import annotations

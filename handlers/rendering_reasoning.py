@@ -91,6 +91,8 @@ def _tail(text: str, limit: int) -> str:
 
 
 def _next_word_start(text: str, start: int) -> int:
+    if start == 0 or text[start - 1].isspace():
+        return start
     for i in range(start, min(start + _MAX_WORD_SEARCH, len(text))):
         if text[i].isspace():
             return i + 1

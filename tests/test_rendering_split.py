@@ -173,3 +173,20 @@ def test_hard_cut_keeps_flags_and_keycaps_whole() -> None:
             chunks = plain_chunks(text, limit=limit)
             assert "".join(chunks) == text
             assert all(c.replace(unit, "") == "" for c in chunks), (unit, limit, chunks)
+
+
+def test_while_streaming_a_full_message_keeps_its_text_as_more_arrives() -> None:
+    """The streamer finalises pieces before the last one; they should not change afterwards."""
+    section = (
+        "## Step {n}\n\nFirst we **prepare** the data, then we call `run()` as shown "
+        "in [the guide](https://example.com/guide). 这一步很重要，因为后面会用到。\n\n"
+        "```python\n" + "\n".join(f"result_{{n}}_{i} = run(step={i})" for i in range(12)) + "\n```\n\n"
+        "- check the output\n- compare with the table:\n\n| step | ok |\n|---|---|\n| {n} | ✅ |\n\n"
+    )
+    answer = "".join(section.format(n=n) for n in range(25))
+    settled: dict[int, str] = {}
+    for end in range(0, len(answer) + 40, 40):
+        pieces = render_for_telegram(answer[:end])
+        for index, piece in enumerate(pieces[:-1]):
+            assert settled.setdefault(index, piece.text) == piece.text
+    assert len(settled) >= 2
