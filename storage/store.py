@@ -246,6 +246,8 @@ class Store:
         conversation_id: int | None = None,
     ) -> list[UsageTotals]:
         """Per model, sorted by model name: all-time, since a moment, and/or one conversation."""
+        if since is not None and since.tzinfo is None:
+            raise ValueError("since must be timezone-aware (UTC midnight, a period's start, …)")
         async with self._reading() as session:
             return await ledger.totals(session, user_id, since, conversation_id)
 
