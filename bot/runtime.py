@@ -56,8 +56,16 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event, guard: FloodGuard | None = None) -> None:
-    """Poll Telegram and answer until `stop` is set; everything is closed on the way out."""
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    guard: FloodGuard | None = None,
+    ready: asyncio.Future[BotServices] | None = None,
+) -> None:
+    """Poll Telegram and answer until `stop` is set; everything is closed on the way out.
+
+    `ready` receives the services once the bot polls (tests inspect the store through it).
+    """
     services = await build_services(settings, guard)
     application = build_application(services)
     try:
@@ -66,6 +74,8 @@ async def serve(settings: Settings, stop: asyncio.Event, guard: FloodGuard | Non
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             await application.start()
             log.info("bot @%s is running (model %s)", application.bot.username, settings.default_model)
+            if ready is not None and not ready.done():
+                ready.set_result(services)
             await stop.wait()
             await application.updater.stop()
             await application.stop()

@@ -22,8 +22,8 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from handlers.flood import FloodGuard, is_group_chat
 from handlers.rendering import (
+    MAX_ENTITIES_PER_MESSAGE,
     RenderedMessage,
-    plain_chunks,
     render_for_telegram,
     render_reasoning_preview,
     utf16_len,
@@ -62,7 +62,7 @@ def with_note(pieces: list[RenderedMessage], note: str | None) -> list[RenderedM
     last = pieces[-1]
     separator = "\n\n" if last.text else ""
     start = utf16_len(last.text) + utf16_len(separator)
-    if start + utf16_len(note) > TELEGRAM_LIMIT:
+    if start + utf16_len(note) > TELEGRAM_LIMIT or len(last.entities) >= MAX_ENTITIES_PER_MESSAGE:
         return [*pieces, *with_note([], note)]
     entity = MessageEntity(MessageEntity.ITALIC, start, utf16_len(note))
     return [*pieces[:-1], RenderedMessage(last.text + separator + note, (*last.entities, entity))]
@@ -169,9 +169,11 @@ class ReplyStreamer:
     def _render(self, markdown: str) -> list[RenderedMessage]:
         if not markdown:
             return []
+        pieces = render_for_telegram(markdown, TELEGRAM_LIMIT)
         if self._plain:
-            return [RenderedMessage(chunk, ()) for chunk in plain_chunks(markdown, TELEGRAM_LIMIT)]
-        return render_for_telegram(markdown, TELEGRAM_LIMIT)
+            # The rendered text without its entities reads better than raw Markdown.
+            return [RenderedMessage(piece.text, ()) for piece in pieces]
+        return pieces
 
     def _progress_pieces(self) -> list[RenderedMessage]:
         if self.answer.strip():
