@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import URL
@@ -42,11 +43,14 @@ class Store:
         self._write: async_sessionmaker[AsyncSession] | None = None
 
     @property
-    def dialect(self) -> str:
-        return self._url.get_backend_name()
+    def database_url(self) -> URL:
+        """The normalised URL (render it with hide_password=True before logging it)."""
+        return self._url
 
     async def start(self, *, release_stale_after: float | None = DEFAULT_STALE_AFTER_SECONDS) -> None:
         """Migrate to the newest schema, connect, and free the holds a crash left behind."""
+        if self._engine is not None:
+            raise RuntimeError("Store.start() was already awaited")
         await migrate.upgrade(self._url)
         self._engine = create_engine(self._url, echo=self._echo)
         self._read = async_sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
@@ -193,10 +197,16 @@ class Store:
         """In one transaction: the actual cost replaces the hold, the calls go to the ledger, the
         messages join their conversation. Returns the new messages' ids.
 
+        conversation_id is the default for messages and ledger rows that name none.
         Settling again is a no-op that returns [] (the first settle recorded everything).
         """
         budgets.check_amount(actual_micro)
         calls = [usage] if isinstance(usage, NewUsage) else list(usage)
+        if conversation_id is not None:
+            calls = [
+                replace(call, conversation_id=conversation_id) if call.conversation_id is None else call
+                for call in calls
+            ]
         async with self._writing() as session:
             if not await budgets.settle(session, reservation.id, actual_micro):
                 log.warning("reservation %s was already settled; ignored", reservation.id)
@@ -211,10 +221,16 @@ class Store:
             await budgets.release(session, reservation.id)
 
     async def release_stale_reservations(self, older_than_seconds: float) -> int:
-        async with self._writing() as session:
+        """Release holds older than this (left by a crash). Returns how many were released."""
+        async with self._reading() as session:
             stale = await budgets.stale_ids(session, timedelta(seconds=older_than_seconds))
-            released = [rid for rid in stale if await budgets.release(session, rid)]
-        return len(released)
+        released = 0
+        for reservation_id in stale:
+            # One transaction each: holding several reservation rows while waiting for a budget
+            # row could deadlock (on PostgreSQL) with a settle that locks them the other way.
+            async with self._writing() as session:
+                released += await budgets.release(session, reservation_id)
+        return released
 
     async def budget_state(self, user_id: int, period_key: str) -> BudgetState:
         async with self._reading() as session:

@@ -270,7 +270,7 @@ async def test_bad_amounts_and_period_keys_are_refused(any_store: Store) -> None
 
 async def _backdate(store: Store, reservation: Reservation, *, minutes: int) -> None:
     """Pretend the reservation was made `minutes` ago (no other way to age it in a test)."""
-    engine = create_engine(store._url)
+    engine = create_engine(store.database_url)
     try:
         async with write_engine(engine).begin() as connection:
             await connection.execute(

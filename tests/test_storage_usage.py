@@ -172,6 +172,15 @@ async def test_settle_records_its_usage_with_its_messages(any_store: Store) -> N
     assert len(await any_store.conversation_messages(conversation.id)) == 2
 
 
+async def test_settle_files_unattributed_calls_under_its_conversation(any_store: Store) -> None:
+    conversation = await any_store.active_conversation(USER, USER)
+    reservation = await any_store.reserve(USER, "total", 50_000, None)
+    assert reservation is not None
+    await any_store.settle(reservation, 3_000, call(K2, 3_000), conversation_id=conversation.id)
+    totals = await any_store.usage_totals(USER, conversation_id=conversation.id)
+    assert [t.cost_micro for t in totals] == [3_000]
+
+
 # document extraction cache
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import text
@@ -72,4 +73,7 @@ if context.is_offline_mode():
 elif (given := config.attributes.get("connection")) is not None:
     run_migrations(given)
 else:
+    if config.config_file_name is not None:
+        # The command line: let alembic.ini's logging sections show what runs.
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
     asyncio.run(_run_with_own_engine())
