@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +31,7 @@ TABLES = {
     "document_extractions",
 }
 BACKENDS = ["sqlite", "postgresql"]
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(params=BACKENDS)
@@ -248,3 +251,16 @@ def test_urls_are_normalised_and_memory_is_refused() -> None:
     for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
         with pytest.raises(ValueError, match="in-memory"):
             Store(url)
+
+
+def test_storage_knows_nothing_of_the_bot() -> None:
+    # The direction of imports is handlers -> bot -> storage; storage must stand alone.
+    check = (
+        "import sys, storage\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('bot', 'handlers', 'telegram'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
