@@ -220,9 +220,13 @@ class KimiClient:
             )
 
         def form() -> aiohttp.FormData:
-            fields = aiohttp.FormData()
+            # Raw UTF-8 names, as browsers and the official SDK send them; aiohttp would
+            # otherwise percent-encode "报告.pdf" into a name the platform keeps verbatim.
+            fields = aiohttp.FormData(quote_fields=False)
             fields.add_field("purpose", purpose)
-            fields.add_field("file", data, filename=filename, content_type="application/octet-stream")
+            fields.add_field(
+                "file", data, filename=_header_safe(filename), content_type="application/octet-stream"
+            )
             return fields
 
         payload = await self._transport.request_json("POST", "/files", form=form, slow=True)
@@ -256,6 +260,12 @@ class KimiClient:
             await self.delete_file(file_id)
         except KimiError as error:
             logger.warning("kimi could not delete file %s: %s", file_id, error.log_text())
+
+
+def _header_safe(filename: str) -> str:
+    # A control character in a multipart header is refused (header injection); user-supplied
+    # names can carry them, so they become "_".
+    return "".join("_" if ord(char) < 32 or ord(char) == 127 else char for char in filename)
 
 
 def _path_part(file_id: str) -> str:

@@ -46,7 +46,7 @@ class RetryPolicy:
     ) -> None:
         self._max_total = max_total
         self._max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(initial=base_delay, max=max_delay, jitter=base_delay)
+        self._backoff = wait_exponential_jitter(multiplier=base_delay, max=max_delay, jitter=base_delay)
         self._sleep = sleep
 
     def attempts(self, what: str) -> AsyncRetrying:

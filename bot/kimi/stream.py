@@ -49,6 +49,7 @@ class ChatStream:
         self._received_bytes = False
         self._delivered = False
         self._done = False
+        self._upstream_error: KimiError | None = None
         self._request_id = response.headers.get("Msh-Request-Id")
 
     async def prime(self) -> None:
@@ -77,6 +78,8 @@ class ChatStream:
         return self._assembler.result()
 
     async def _read_events(self) -> list[StreamEvent]:
+        if self._upstream_error is not None:
+            raise self._broken_by(self._upstream_error)
         piece = await self._read_piece()
         if not piece:
             raise self._ended_early()
@@ -85,24 +88,35 @@ class ChatStream:
             if payload.strip() == DONE:
                 self._done = True
                 break
-            try:
-                chunk = json.loads(payload)
-            except ValueError:
-                raise self._broken_by(KimiServerError(f"malformed stream chunk: {payload[:80]!r}")) from None
-            if not isinstance(chunk, dict):
+            error = self._error_in(payload)
+            if error is None:
+                events.extend(self._assembler.feed(json.loads(payload)))
                 continue
-            if isinstance(chunk.get("error"), dict):
-                # An error sent inside the stream, e.g. a content filter hit on the output.
-                raise self._broken_by(
-                    error_from_payload(
-                        None,
-                        chunk["error"].get("type"),
-                        redact(str(chunk["error"].get("message") or ""), self._secrets),
-                        request_id=self._request_id,
-                    )
-                )
-            events.extend(self._assembler.feed(chunk))
+            if not events:
+                raise self._broken_by(error)
+            # What arrived before the error still reaches the caller; the error comes next.
+            self._upstream_error = error
+            break
         return events
+
+    def _error_in(self, payload: str) -> KimiError | None:
+        """The error a payload carries (in-band error object or malformed JSON), if any."""
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            return KimiServerError(f"malformed stream chunk: {payload[:80]!r}")
+        if not isinstance(chunk, dict):
+            return KimiServerError(f"unexpected stream chunk: {payload[:80]!r}")
+        error = chunk.get("error")
+        if not isinstance(error, dict):
+            return None
+        # An error sent inside the stream, e.g. a content filter hit on the output.
+        return error_from_payload(
+            None,
+            error.get("type"),
+            redact(str(error.get("message") or ""), self._secrets),
+            request_id=self._request_id,
+        )
 
     async def _read_piece(self) -> bytes:
         try:

@@ -15,6 +15,8 @@ Usage in a test:
         ...
         kimi.chat_requests[-1].json       # the last chat body
         kimi.live_files                   # files stored and not deleted
+        kimi.script_errors("/models", FakeError.server_error())   # any other endpoint
+        kimi.extractions["scan.png"] = "text seen by OCR"          # or ExtractionFailure("...")
 
 Replies are consumed in order, one per chat request that passes validation; with none scripted,
 the answer echoes the last user message. Tokens are counted by a simple deterministic rule
@@ -419,6 +421,7 @@ _FILE_PURPOSES = frozenset({"file-extract", "image", "video", "batch"})
 _BUILTIN_TOOLS = frozenset({"$web_search"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RECORD = web.RequestKey("record", RecordedRequest)
 
 
 class FakeKimi:
@@ -453,12 +456,16 @@ class FakeKimi:
         self.extraction_failure_style = extraction_failure_style
         # Extraction results by filename: text, or ExtractionFailure(reason).
         self.extractions: dict[str, str | ExtractionFailure] = {}
+        # GET /files/{id}/content answers a JSON string (as Moonshot does) or, if False, the bare
+        # text (as the spec's text/plain suggests and a gateway might).
+        self.file_content_as_json = True
 
         self.requests: list[RecordedRequest] = []
         self.files: dict[str, FakeFile] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self._replies: deque[Reply] = deque()
+        self._endpoint_errors: dict[str, deque[FakeError]] = {}
         self._chat_starts: deque[float] = deque()
         self._searches: dict[str, int] = {}
         self._closing: asyncio.Event | None = None
@@ -500,6 +507,12 @@ class FakeKimi:
         """Queue replies; each chat request that passes validation takes the next one."""
         self._replies.extend(replies)
 
+    def script_errors(self, path: str, *errors: FakeError) -> None:
+        """Queue errors for any endpoint ("/v1/models", "/files", ...), answered one per request
+        (after the key check) before the endpoint does its work."""
+        path = path if path.startswith("/v1/") else "/v1" + path
+        self._endpoint_errors.setdefault(path, deque()).extend(errors)
+
     @property
     def pending_replies(self) -> int:
         return len(self._replies)
@@ -524,10 +537,13 @@ class FakeKimi:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         record = RecordedRequest(request.method, request.path, dict(request.headers))
         self.requests.append(record)
-        request["record"] = record
+        request[RECORD] = record
         try:
             if request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 raise _Rejected(FakeError.authentication())
+            queued = self._endpoint_errors.get(request.path)
+            if queued:
+                raise _Rejected(queued.popleft())
             if request.content_type == "application/json":
                 try:
                     record.json = json.loads(await request.read())
@@ -555,7 +571,7 @@ class FakeKimi:
         return model
 
     def _json_body(self, request: web.Request) -> dict[str, Any]:
-        body = request["record"].json
+        body = request[RECORD].json
         if not isinstance(body, dict):
             raise _Rejected(FakeError.invalid_request("Invalid request: the body must be a JSON object"))
         return body
@@ -896,7 +912,7 @@ class FakeKimi:
     # --- files ---
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
-        record: RecordedRequest = request["record"]
+        record: RecordedRequest = request[RECORD]
         if not request.content_type.startswith("multipart/"):
             raise _Rejected(FakeError.invalid_request("Invalid request: expected multipart/form-data"))
         purpose: str | None = None
@@ -1008,6 +1024,8 @@ class FakeKimi:
 
     async def _file_content(self, request: web.Request) -> web.StreamResponse:
         stored = self._stored(request)
+        if not self.file_content_as_json:
+            return web.Response(text=stored.text, content_type="text/plain")
         # A JSON string in a text/plain response, as the platform really answers.
         body = json.dumps(
             {
