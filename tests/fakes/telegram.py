@@ -351,10 +351,10 @@ class FakeTelegram:
         )
 
     def _record(self, call: Call, status: int, body: JSON | None) -> None:
-        if status == 0:
+        """Log a call when it arrives (status 0) and again when it is answered."""
+        if call not in self._calls:
             self._calls.append(call)
-        else:
-            call.status, call.response = status, body
+        call.status, call.response = status, body
         if call.method != "getUpdates":
             self._last_activity = asyncio.get_running_loop().time()
         self._changed()
