@@ -54,7 +54,11 @@ def _requests_to(kimi: FakeKimi, method: str, path: str) -> int:
 async def test_models_are_listed_with_their_context_and_abilities(client: KimiClient):
     models = {model.id: model for model in await client.list_models()}
     assert models["kimi-k2.6"] == ModelInfo(
-        "kimi-k2.6", 262144, True, supports_image_in=True, supports_video_in=False,
+        "kimi-k2.6",
+        262144,
+        True,
+        supports_image_in=True,
+        supports_video_in=False,
         owned_by="moonshot",
     )
     assert models["moonshot-v1-8k"].context_length == 8192
@@ -88,18 +92,24 @@ async def test_a_failed_refresh_keeps_the_last_list(kimi: FakeKimi):
 
 
 def test_older_model_listings_without_flags():
-    raw = {"id": "moonshot-v1-8k", "object": "model", "owned_by": "moonshot", "root": "x",
-           "permission": [{"allow_sampling": True}]}
-    assert ModelInfo.from_wire(raw) == ModelInfo("moonshot-v1-8k", None, None, None, None,
-                                                 "moonshot")
+    raw = {
+        "id": "moonshot-v1-8k",
+        "object": "model",
+        "owned_by": "moonshot",
+        "root": "x",
+        "permission": [{"allow_sampling": True}],
+    }
+    assert ModelInfo.from_wire(raw) == ModelInfo("moonshot-v1-8k", None, None, None, None, "moonshot")
 
 
 # --- tokens ---------------------------------------------------------------------------------
 
 
 async def test_estimate_tokens_matches_what_the_chat_then_bills(kimi: FakeKimi, client: KimiClient):
-    messages = [{"role": "system", "content": "你是 Kimi。"},
-                {"role": "user", "content": "Summarise the attached report, please."}]
+    messages = [
+        {"role": "system", "content": "你是 Kimi。"},
+        {"role": "user", "content": "Summarise the attached report, please."},
+    ]
     estimated = await client.estimate_tokens("kimi-k2.6", messages)
     assert estimated == count_prompt_tokens(messages)
     result = await client.chat("kimi-k2.6", messages, max_tokens=50)
@@ -162,8 +172,11 @@ def _docx(*paragraphs: str) -> bytes:
         ("notes.txt", "第一行\nsecond line".encode(), "第一行\nsecond line"),
         ("README.md", b"# Title\n\nBody", "# Title\n\nBody"),
         ("main.py", b"print('hi')\n", "print('hi')\n"),
-        ("report.pdf", _pdf("Quarterly report (draft)", "Revenue grew 12%"),
-         "Quarterly report (draft)\nRevenue grew 12%"),
+        (
+            "report.pdf",
+            _pdf("Quarterly report (draft)", "Revenue grew 12%"),
+            "Quarterly report (draft)\nRevenue grew 12%",
+        ),
         ("memo.docx", _docx("第一段", "Second paragraph"), "第一段\nSecond paragraph"),
     ],
 )
@@ -172,7 +185,10 @@ async def test_upload_extract_delete(
 ):
     stored = await client.upload(data, filename)
     assert (stored.filename, stored.bytes, stored.status, stored.purpose) == (
-        filename, len(data), "ok", "file-extract"
+        filename,
+        len(data),
+        "ok",
+        "file-extract",
     )
     assert await client.file_content(stored.id) == expected
     assert [f.id for f in await client.list_files()] == [stored.id]
@@ -195,11 +211,8 @@ async def test_a_raw_text_content_body_is_returned_as_it_came(kimi: FakeKimi, cl
     assert await client.file_content(stored.id) == "plain words"
 
 
-@pytest.mark.parametrize("filename", ["setup.exe", "archive.zip", "song.mp3", "clip.mp4",
-                                      "photo.jpg"])
-async def test_unextractable_files_fail_without_retry(
-    kimi: FakeKimi, client: KimiClient, filename: str
-):
+@pytest.mark.parametrize("filename", ["setup.exe", "archive.zip", "song.mp3", "clip.mp4", "photo.jpg"])
+async def test_unextractable_files_fail_without_retry(kimi: FakeKimi, client: KimiClient, filename: str):
     with pytest.raises(KimiFileExtractionFailed) as caught:
         await client.upload(b"\x00\x01binary", filename)
     assert "Failed to extract file" in caught.value.message
@@ -230,7 +243,9 @@ async def test_file_limits():
             with pytest.raises(KimiFileLimit) as too_many:
                 await client.upload(b"three", "3.txt")
     assert (too_large.value.kind, empty.value.kind, too_many.value.kind) == (
-        KimiFileLimit.TOO_LARGE, KimiFileLimit.EMPTY, KimiFileLimit.TOO_MANY
+        KimiFileLimit.TOO_LARGE,
+        KimiFileLimit.EMPTY,
+        KimiFileLimit.TOO_MANY,
     )
     assert "max file count" in too_many.value.message
     assert small.live_files == 2
@@ -254,8 +269,11 @@ async def test_unknown_file_and_invalid_purpose(kimi: FakeKimi, client: KimiClie
 
 @pytest.mark.parametrize(
     ("filename", "arrives_as"),
-    [("季度报告.txt", "季度报告.txt"), ('say "hi".txt', 'say "hi".txt'),
-     ("two\r\nlines.txt", "two__lines.txt")],
+    [
+        ("季度报告.txt", "季度报告.txt"),
+        ('say "hi".txt', 'say "hi".txt'),
+        ("two\r\nlines.txt", "two__lines.txt"),
+    ],
 )
 async def test_filenames_arrive_intact_and_safe(
     kimi: FakeKimi, client: KimiClient, filename: str, arrives_as: str

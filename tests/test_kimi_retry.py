@@ -10,8 +10,8 @@ import asyncio
 import logging
 import socket
 import time
-from decimal import Decimal
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -62,8 +62,11 @@ def sleeps() -> RecordedSleeps:
 
 def _client(kimi: FakeKimi, sleeps: RecordedSleeps | None = None, **overrides: Any) -> KimiClient:
     settings: dict[str, Any] = {
-        "connect_timeout": 2.0, "first_byte_timeout": 3.0, "idle_timeout": 3.0,
-        "retry_base_delay": 0.01, "retry_max_delay": 0.05,
+        "connect_timeout": 2.0,
+        "first_byte_timeout": 3.0,
+        "idle_timeout": 3.0,
+        "retry_base_delay": 0.01,
+        "retry_max_delay": 0.05,
     }
     config = KimiConfig(api_key=KEY, base_url=kimi.base_url, **{**settings, **overrides})
     return KimiClient(config, sleep=sleeps) if sleeps else KimiClient(config)
@@ -97,7 +100,10 @@ async def _answer(client: KimiClient, model: str = MODEL, **options: Any) -> str
 )
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "chat"])
 async def test_final_errors_are_raised_at_once(
-    kimi: FakeKimi, sleeps: RecordedSleeps, error: FakeError, expected: type[KimiError],
+    kimi: FakeKimi,
+    sleeps: RecordedSleeps,
+    error: FakeError,
+    expected: type[KimiError],
     streamed: bool,
 ):
     kimi.script(Reply(error=error), Reply(content="must not be reached"))
@@ -166,16 +172,13 @@ async def test_the_advised_wait_in_the_message_is_honoured(kimi: FakeKimi, sleep
 
 
 async def test_a_retry_after_header_is_honoured(kimi: FakeKimi, sleeps: RecordedSleeps):
-    kimi.script(Reply(error=FakeError.overloaded(headers={"Retry-After": "4"})),
-                Reply(content="ok"))
+    kimi.script(Reply(error=FakeError.overloaded(headers={"Retry-After": "4"})), Reply(content="ok"))
     async with _client(kimi, sleeps) as client:
         assert await _answer(client) == "ok"
     assert 4 <= sleeps.waits[0] <= 4.4
 
 
-async def test_an_advised_wait_beyond_the_time_left_raises_at_once(
-    kimi: FakeKimi, sleeps: RecordedSleeps
-):
+async def test_an_advised_wait_beyond_the_time_left_raises_at_once(kimi: FakeKimi, sleeps: RecordedSleeps):
     kimi.script(Reply(error=FakeError.rate_limited(after=30)), Reply(content="too late"))
     async with _client(kimi, sleeps, retry_max_total=10.0) as client:
         with pytest.raises(KimiRateLimited) as caught:
@@ -187,8 +190,9 @@ async def test_an_advised_wait_beyond_the_time_left_raises_at_once(
 
 async def test_backoff_grows_and_attempts_are_bounded(kimi: FakeKimi, sleeps: RecordedSleeps):
     kimi.script(*[Reply(error=FakeError.server_error())] * 10)
-    async with _client(kimi, sleeps, retry_base_delay=1.0, retry_max_delay=100.0,
-                       retry_max_attempts=4, retry_max_total=600.0) as client:
+    async with _client(
+        kimi, sleeps, retry_base_delay=1.0, retry_max_delay=100.0, retry_max_attempts=4, retry_max_total=600.0
+    ) as client:
         with pytest.raises(KimiServerError):
             await _answer(client)
     assert len(kimi.chat_requests) == 4
@@ -199,8 +203,7 @@ async def test_backoff_grows_and_attempts_are_bounded(kimi: FakeKimi, sleeps: Re
 
 async def test_nothing_is_retried_once_content_has_started(kimi: FakeKimi, sleeps: RecordedSleeps):
     kimi.script(
-        Reply(content="partial " * 10, chunk_tokens=2,
-              error_after_chunks=(3, FakeError.overloaded())),
+        Reply(content="partial " * 10, chunk_tokens=2, error_after_chunks=(3, FakeError.overloaded())),
         Reply(content="must not be requested"),
     )
     async with _client(kimi, sleeps) as client:
@@ -216,8 +219,9 @@ async def test_an_unreachable_server_is_a_connection_error_after_retries(sleeps:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = KimiConfig(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1",
-                        retry_max_attempts=3, retry_base_delay=0.01)
+    config = KimiConfig(
+        api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", retry_max_attempts=3, retry_base_delay=0.01
+    )
     async with KimiClient(config, sleep=sleeps) as client:
         with pytest.raises(KimiConnectionError):
             await _answer(client)
@@ -265,9 +269,7 @@ async def test_without_the_cap_the_strict_fake_refuses():
     async with FakeKimi(api_key=KEY, max_concurrency=2) as kimi:
         kimi.script(*[Reply(content="slow answer", chunk_tokens=1, delay=0.02)] * 6)
         async with _client(kimi, max_concurrency=50, retry_max_attempts=1) as client:
-            results = await asyncio.gather(
-                *(_answer(client) for _ in range(6)), return_exceptions=True
-            )
+            results = await asyncio.gather(*(_answer(client) for _ in range(6)), return_exceptions=True)
     assert any(isinstance(result, KimiRateLimited) for result in results)
 
 
@@ -287,8 +289,7 @@ async def test_the_rpm_cap_spreads_requests_over_the_window():
 async def test_without_the_rpm_cap_the_strict_fake_refuses():
     async with FakeKimi(api_key=KEY, max_rpm=3, rpm_window=5.0) as kimi:
         async with _client(kimi, max_rpm=100, retry_max_attempts=1) as client:
-            results = await asyncio.gather(*(_answer(client) for _ in range(5)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(_answer(client) for _ in range(5)), return_exceptions=True)
     refused = [r for r in results if isinstance(r, KimiRateLimited)]
     assert len(refused) == 2
     assert "max RPM: 3" in refused[0].message

@@ -47,15 +47,20 @@ async def client(kimi: FakeKimi) -> AsyncIterator[KimiClient]:
 
 def _config(kimi: FakeKimi, **overrides: Any) -> KimiConfig:
     settings: dict[str, Any] = {
-        "connect_timeout": 2.0, "first_byte_timeout": 3.0, "idle_timeout": 3.0,
-        "retry_base_delay": 0.01, "retry_max_delay": 0.05,
+        "connect_timeout": 2.0,
+        "first_byte_timeout": 3.0,
+        "idle_timeout": 3.0,
+        "retry_base_delay": 0.01,
+        "retry_max_delay": 0.05,
     }
     return KimiConfig(api_key=KEY, base_url=kimi.base_url, **{**settings, **overrides})
 
 
 async def _collect(
-    client: KimiClient, model: str = "kimi-k2-0905-preview",
-    messages: Sequence[dict[str, Any]] = ASK, **options: Any,
+    client: KimiClient,
+    model: str = "kimi-k2-0905-preview",
+    messages: Sequence[dict[str, Any]] = ASK,
+    **options: Any,
 ) -> list[StreamEvent]:
     options.setdefault("max_tokens", 200)
     return [event async for event in client.stream_chat(model, messages, **options)]
@@ -69,8 +74,7 @@ def _text(events: Sequence[StreamEvent], kind: type = ContentDelta) -> str:
 
 
 async def test_thinking_then_answer_then_finish_then_usage(kimi: FakeKimi, client: KimiClient):
-    kimi.script(Reply(reasoning="Let me think about it.", content="Here is the answer.",
-                      chunk_tokens=1))
+    kimi.script(Reply(reasoning="Let me think about it.", content="Here is the answer.", chunk_tokens=1))
     events = await _collect(client, "kimi-k2-thinking")
     kinds = [type(e) for e in events]
     first_content = kinds.index(ContentDelta)
@@ -84,9 +88,7 @@ async def test_thinking_then_answer_then_finish_then_usage(kimi: FakeKimi, clien
 
 
 @pytest.mark.parametrize("placement", ["choice", "top_level"])
-async def test_usage_is_read_wherever_it_is_placed(
-    kimi: FakeKimi, client: KimiClient, placement: str
-):
+async def test_usage_is_read_wherever_it_is_placed(kimi: FakeKimi, client: KimiClient, placement: str):
     kimi.script(Reply(content="abcdefgh", usage_placement=placement, cached_tokens=3))  # type: ignore[arg-type]
     events = await _collect(client)
     assert events[-1] == Usage(count_prompt_tokens(ASK), 2, 3)
@@ -100,24 +102,33 @@ async def test_no_usage_means_no_usage_event(kimi: FakeKimi, client: KimiClient)
 
 
 async def test_cached_tokens_under_openais_spelling(kimi: FakeKimi, client: KimiClient):
-    kimi.script(Reply(content="ok", usage={
-        "prompt_tokens": 2989, "completion_tokens": 5, "total_tokens": 2994,
-        "prompt_tokens_details": {"cached_tokens": 2989},
-    }))
+    kimi.script(
+        Reply(
+            content="ok",
+            usage={
+                "prompt_tokens": 2989,
+                "completion_tokens": 5,
+                "total_tokens": 2994,
+                "prompt_tokens_details": {"cached_tokens": 2989},
+            },
+        )
+    )
     usage = (await _collect(client))[-1]
     assert usage == Usage(2989, 5, 2989)
     assert isinstance(usage, Usage) and usage.uncached_prompt_tokens == 0
 
 
 async def test_tool_calls_stream_as_fragments_and_arrive_whole(kimi: FakeKimi, client: KimiClient):
-    kimi.script(Reply(
-        content="Let me check.",
-        tool_calls=[
-            ScriptedToolCall("get_weather", '{"city": "Beijing", "unit": "C"}', id="call_1"),
-            ScriptedToolCall("get_time", '{"zone": "Asia/Shanghai"}', id="call_2"),
-        ],
-        chunk_tokens=2,
-    ))
+    kimi.script(
+        Reply(
+            content="Let me check.",
+            tool_calls=[
+                ScriptedToolCall("get_weather", '{"city": "Beijing", "unit": "C"}', id="call_1"),
+                ScriptedToolCall("get_time", '{"zone": "Asia/Shanghai"}', id="call_2"),
+            ],
+            chunk_tokens=2,
+        )
+    )
     tools = [
         {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
         for name in ("get_weather", "get_time")
@@ -203,8 +214,9 @@ async def test_a_drop_before_anything_arrived_is_retried(kimi: FakeKimi, client:
 async def test_an_error_inside_the_stream_after_content_keeps_the_partial_answer(
     kimi: FakeKimi, client: KimiClient
 ):
-    kimi.script(Reply(content="abcdefgh" * 4, chunk_tokens=2,
-                      error_after_chunks=(3, FakeError.content_filter())))
+    kimi.script(
+        Reply(content="abcdefgh" * 4, chunk_tokens=2, error_after_chunks=(3, FakeError.content_filter()))
+    )
     seen: list[StreamEvent] = []
     with pytest.raises(KimiIncompleteStream) as caught:
         async for event in client.stream_chat("kimi-k2-0905-preview", ASK, max_tokens=100):
@@ -223,8 +235,7 @@ async def test_an_error_inside_the_stream_before_content_is_the_error_itself(
 
 
 async def test_leaving_a_stream_early_frees_its_slot(kimi: FakeKimi):
-    kimi.script(Reply(content="a long answer " * 20, chunk_tokens=1, delay=0.01),
-                Reply(content="next"))
+    kimi.script(Reply(content="a long answer " * 20, chunk_tokens=1, delay=0.01), Reply(content="next"))
     async with KimiClient(_config(kimi, max_concurrency=1)) as client:
         async for _event in client.stream_chat("kimi-k2-0905-preview", ASK, max_tokens=500):
             break
@@ -236,17 +247,16 @@ async def test_leaving_a_stream_early_frees_its_slot(kimi: FakeKimi):
 
 
 async def test_chat_returns_the_whole_result(kimi: FakeKimi, client: KimiClient):
-    kimi.script(Reply(reasoning="hmm", content="Answer.",
-                      tool_calls=[ScriptedToolCall("lookup", '{"q": 1}', id="c1")]))
+    kimi.script(
+        Reply(
+            reasoning="hmm", content="Answer.", tool_calls=[ScriptedToolCall("lookup", '{"q": 1}', id="c1")]
+        )
+    )
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
     result = await client.chat("kimi-k2-thinking", ASK, max_tokens=100, tools=tools)
-    assert (result.content, result.reasoning, result.finish_reason) == (
-        "Answer.", "hmm", "tool_calls"
-    )
+    assert (result.content, result.reasoning, result.finish_reason) == ("Answer.", "hmm", "tool_calls")
     assert result.tool_calls == (ToolCall(0, "c1", "function", "lookup", '{"q": 1}'),)
-    assert result.usage is not None and result.usage.prompt_tokens == count_prompt_tokens(
-        ASK, tools
-    )
+    assert result.usage is not None and result.usage.prompt_tokens == count_prompt_tokens(ASK, tools)
     assert kimi.chat_requests[0].json.get("stream") is None
 
 
@@ -261,9 +271,11 @@ async def test_chat_retries_a_body_cut_in_half(kimi: FakeKimi, client: KimiClien
 
 
 async def test_web_search_round_trip_reports_each_charged_call(kimi: FakeKimi, client: KimiClient):
-    kimi.script(Reply(web_search="weather in Beijing", search_tokens=1300),
-                Reply(web_search="air quality", search_tokens=700),
-                Reply(content="Sunny, and the air is clean."))
+    kimi.script(
+        Reply(web_search="weather in Beijing", search_tokens=1300),
+        Reply(web_search="air quality", search_tokens=700),
+        Reply(content="Sunny, and the air is clean."),
+    )
     events = await _collect(client, "kimi-k2.6", web_search=True, max_tokens=300)
 
     searches = [e for e in events if isinstance(e, WebSearchCall)]
@@ -280,9 +292,7 @@ async def test_web_search_round_trip_reports_each_charged_call(kimi: FakeKimi, c
     requests = kimi.chat_requests
     assert len(requests) == 3
     for request in requests:
-        assert {"type": "builtin_function", "function": {"name": "$web_search"}} in request.json[
-            "tools"
-        ]
+        assert {"type": "builtin_function", "function": {"name": "$web_search"}} in request.json["tools"]
         assert request.json["thinking"] == {"type": "disabled"}  # k2.6 cannot search thinking
     echoed = requests[1].json["messages"]
     assistant, tool = echoed[-2], echoed[-1]
@@ -292,11 +302,11 @@ async def test_web_search_round_trip_reports_each_charged_call(kimi: FakeKimi, c
     assert searches[0].arguments == tool["content"]
 
 
-async def test_web_search_on_a_thinking_model_echoes_the_reasoning(
-    kimi: FakeKimi, client: KimiClient
-):
-    kimi.script(Reply(reasoning="I should search.", web_search="news"),
-                Reply(reasoning="Found it.", content="Here is the news."))
+async def test_web_search_on_a_thinking_model_echoes_the_reasoning(kimi: FakeKimi, client: KimiClient):
+    kimi.script(
+        Reply(reasoning="I should search.", web_search="news"),
+        Reply(reasoning="Found it.", content="Here is the news."),
+    )
     events = await _collect(client, "kimi-k2-thinking", web_search=True, max_tokens=300)
     assert _text(events) == "Here is the news."
     assistant = kimi.chat_requests[1].json["messages"][-2]
@@ -315,8 +325,9 @@ async def test_web_search_in_non_streamed_chat(kimi: FakeKimi, client: KimiClien
 
 
 async def test_a_cut_after_a_search_keeps_the_whole_turns_text(kimi: FakeKimi, client: KimiClient):
-    kimi.script(Reply(content="Searching. ", web_search="q"),
-                Reply(content="Partial result", drop_before_done=True))
+    kimi.script(
+        Reply(content="Searching. ", web_search="q"), Reply(content="Partial result", drop_before_done=True)
+    )
     with pytest.raises(KimiIncompleteStream) as caught:
         await _collect(client, web_search=True)
     assert caught.value.content == "Searching. Partial result"
@@ -360,8 +371,9 @@ async def test_max_tokens_is_clamped_so_the_request_fits(kimi: FakeKimi, client:
     prompt = count_prompt_tokens(ASK)
     with pytest.raises(KimiContextOverflow):
         await _collect(client, "moonshot-v1-8k", max_tokens=8192)
-    events = await _collect(client, "moonshot-v1-8k", max_tokens=8192, context_length=8192,
-                            input_tokens=prompt)
+    events = await _collect(
+        client, "moonshot-v1-8k", max_tokens=8192, context_length=8192, input_tokens=prompt
+    )
     assert events[-2] == Finish("stop")
     assert kimi.chat_requests[-1].json["max_tokens"] == 8192 - prompt
 
@@ -373,9 +385,7 @@ async def test_cached_model_list_supplies_the_context_length(kimi: FakeKimi, cli
     assert kimi.chat_requests[-1].json["max_tokens"] == 8192 - prompt
 
 
-async def test_an_input_that_cannot_fit_is_refused_without_a_request(
-    kimi: FakeKimi, client: KimiClient
-):
+async def test_an_input_that_cannot_fit_is_refused_without_a_request(kimi: FakeKimi, client: KimiClient):
     with pytest.raises(KimiContextOverflow):
         await _collect(client, "moonshot-v1-8k", context_length=8192, input_tokens=9000)
     assert kimi.chat_requests == []

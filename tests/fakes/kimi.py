@@ -544,9 +544,10 @@ class FakeKimi:
             queued = self._endpoint_errors.get(request.path)
             if queued:
                 raise _Rejected(queued.popleft())
-            if request.content_type == "application/json":
+            raw = await request.read() if request.content_type == "application/json" else b""
+            if raw:  # clients send DELETE with a JSON content type and no body
                 try:
-                    record.json = json.loads(await request.read())
+                    record.json = json.loads(raw)
                 except ValueError:
                     raise _Rejected(
                         FakeError.invalid_request("Invalid request: the body is not valid JSON")
