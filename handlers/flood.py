@@ -24,9 +24,10 @@ from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
-# Calls that put or change a message in a chat; chat actions and callback answers do not.
+# Calls that put or change a message in a chat. Chat actions and callback answers do not, and
+# neither do drafts: they are previews, not messages (the streamer paces them itself).
 _COUNTED_PREFIXES = ("send", "edit", "copy", "forward")
-_NOT_COUNTED = frozenset({"sendChatAction"})
+_NOT_COUNTED = frozenset({"sendChatAction", "sendMessageDraft"})
 
 
 def is_group_chat(chat_id: int | str) -> bool:
