@@ -2,6 +2,7 @@
 
 import asyncio
 
+import aiohttp
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, ReactionTypeEmoji, Update
 from telegram.constants import ParseMode
@@ -334,6 +335,36 @@ async def test_wrong_token_and_unknown_method(tg):
         assert tg.calls("noSuchMethod")[0].status == 404
 
 
+async def test_raw_http_answers_have_telegrams_shape(tg, alice):
+    base = f"{tg.base_url}{tg.token}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/getMe") as response:
+            assert (await response.json())["result"]["username"] == "kimi_test_bot"
+        bold = [{"type": "bold", "offset": 0, "length": 2}]
+        async with http.post(
+            f"{base}/sendMessage", json={"chat_id": alice.id, "text": "hi", "entities": bold}
+        ) as r:
+            assert (await r.json())["result"]["entities"] == bold
+        async with http.post(f"{base}/SENDMESSAGE", data={"chat_id": str(alice.id), "text": "123"}) as r:
+            assert (await r.json())["result"]["text"] == "123"  # method names are case-insensitive
+        async with http.post(f"{tg.base_url}999:WRONG/getMe") as r:
+            assert r.status == 401
+            assert await r.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        async with http.post(f"{base}/noSuchMethod") as r:
+            assert r.status == 404
+            assert await r.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
+        tg.flood_next("sendMessage", retry_after=3)
+        async with http.post(f"{base}/sendMessage", data={"chat_id": str(alice.id), "text": "x"}) as r:
+            assert r.status == 429
+            assert await r.json() == {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 3",
+                "parameters": {"retry_after": 3},
+            }
+    assert tg.calls("sendMessage")[0].params["entities"] == bold  # recorded decoded
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -383,6 +414,9 @@ async def test_get_chat_and_members(tg, bot, alice):
     assert member.status == "administrator"
     assert (await bot.get_chat_member(group.id, bot.id)).status == "member"
     assert [m.user.id for m in await bot.get_chat_administrators(group.id)] == [alice.id]
+    for status in ("creator", "member", "restricted", "left", "kicked"):
+        tg.set_member(group, alice, status)
+        assert (await bot.get_chat_member(group.id, alice.id)).status == status
 
 
 async def test_reactions(tg, bot, alice):

@@ -513,7 +513,10 @@ class BotApi:
             allowed = None
         limit = _int(params.get("limit")) or 100
         limit = min(max(limit, 1), 100)
-        timeout = float(_int(params.get("timeout")) or 0)
+        try:  # PTB sends a timedelta as whole or fractional seconds
+            timeout = max(0.0, float(params.get("timeout") or 0))
+        except (TypeError, ValueError):
+            timeout = 0.0
         return await self.world.get_updates(_int(params.get("offset")), limit, timeout, allowed)
 
     async def deleteWebhook(self, params: JSON) -> bool:
@@ -894,6 +897,34 @@ class BotApi:
             }
         if status == "kicked":
             return {"status": "kicked", "user": user, "until_date": 0}
+        if status == "restricted":  # a member who may read but not write
+            return {
+                "status": "restricted",
+                "user": user,
+                "is_member": True,
+                "until_date": 0,
+                **dict.fromkeys(
+                    (
+                        "can_change_info",
+                        "can_invite_users",
+                        "can_pin_messages",
+                        "can_send_messages",
+                        "can_send_polls",
+                        "can_send_other_messages",
+                        "can_add_web_page_previews",
+                        "can_manage_topics",
+                        "can_send_audios",
+                        "can_send_documents",
+                        "can_send_photos",
+                        "can_send_videos",
+                        "can_send_video_notes",
+                        "can_send_voice_notes",
+                        "can_edit_tag",
+                        "can_react_to_messages",
+                    ),
+                    False,
+                ),
+            }
         return {"status": status, "user": user}
 
     async def getChatMember(self, params: JSON) -> JSON:
