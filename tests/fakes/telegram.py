@@ -290,6 +290,7 @@ class FakeTelegram:
         except BotApiError as error:
             return self._json(error.body(), error.status)
         call = Call(method=method or name, params=params, time=self.clock())
+        self._calls.append(call)  # logged on arrival; status and response follow with the answer
         if method is None:
             if name.lower() in self._unimplemented:
                 call.method = self._unimplemented[name.lower()]
@@ -303,7 +304,7 @@ class FakeTelegram:
             self._record(call, error.status, error.body())
             return self._json(error.body(), error.status)
 
-        self._record(call, 0, None)
+        self._record(call, 0, None)  # a long poll shows up while it waits
         try:
             forced = self._take_forced(method, params)
             if forced is not None:
@@ -342,7 +343,8 @@ class FakeTelegram:
         stored = self.world.file_by_path(request.match_info["path"])
         if stored is None:
             return self._json(BotApiError(404, "Not Found").body(), 404)
-        return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+        content_type = (stored.mime_type or "application/octet-stream").split(";")[0].strip()
+        return web.Response(body=stored.data, content_type=content_type)
 
     @staticmethod
     def _json(body: JSON, status: int) -> web.Response:
@@ -351,9 +353,6 @@ class FakeTelegram:
         )
 
     def _record(self, call: Call, status: int, body: JSON | None) -> None:
-        """Log a call when it arrives (status 0) and again when it is answered."""
-        if call not in self._calls:
-            self._calls.append(call)
         call.status, call.response = status, body
         if call.method != "getUpdates":
             self._last_activity = asyncio.get_running_loop().time()
