@@ -512,11 +512,17 @@ class FakeTelegram:
         reply_to: StoredMessage | JSON | int | None = None,
         file_size: int | None = None,
         thread_id: int | None = None,
+        same_file_as: JSON | None = None,
     ) -> JSON:
         """The user sends a file. ``file_size`` overrides the size Telegram reports (and getFile
-        checks against 20 MB) without allocating that much."""
+        checks against 20 MB) without allocating that much. ``same_file_as`` (a message returned by
+        an earlier send_document) sends that file again, as a forward or a re-upload of the same
+        file does: Telegram keeps its file_id and file_unique_id (``data`` is then ignored)."""
         target = self._chat(chat) if chat is not None else self.private_chat(user)
-        stored = self.register_file(data, file_name=file_name, mime_type=mime_type, file_size=file_size)
+        if same_file_as is not None:
+            stored = self.world.files[same_file_as["document"]["file_id"]]
+        else:
+            stored = self.register_file(data, file_name=file_name, mime_type=mime_type, file_size=file_size)
         document: JSON = {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
