@@ -19,6 +19,7 @@ from bot.kimi import (
     KimiFileLimit,
     KimiInvalidRequest,
     KimiNotFound,
+    KimiServerError,
     ModelInfo,
 )
 from bot.kimi.client import MAX_FILE_BYTES
@@ -80,14 +81,16 @@ async def test_the_model_list_is_refreshed_once_stale(kimi: FakeKimi):
     assert _requests_to(kimi, "GET", "/models") == 2
 
 
-async def test_a_failed_refresh_keeps_the_last_list(kimi: FakeKimi):
-    async with KimiClient(_config(kimi, models_refresh=0.0, retry_max_attempts=1)) as client:
+async def test_a_failed_refresh_keeps_the_last_list_and_waits_before_trying_again(kimi: FakeKimi):
+    async with KimiClient(_config(kimi, retry_max_attempts=1)) as client:
         first = await client.list_models()
         kimi.script_errors("/models", FakeError.server_error())
-        assert await client.list_models() == first
-        kimi.script_errors("/models", FakeError.server_error())
+        assert await client.list_models(refresh=True) == first
+        assert await client.list_models() == first  # no new attempt on every call
+    assert _requests_to(kimi, "GET", "/models") == 2
+    kimi.script_errors("/models", FakeError.server_error())
     async with KimiClient(_config(kimi, retry_max_attempts=1)) as fresh:
-        with pytest.raises(Exception, match="KimiServerError"):
+        with pytest.raises(KimiServerError):
             await fresh.list_models()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ from bot.kimi import (
 from bot.kimi.assembly import StreamAssembler, result_from_completion
 from bot.kimi.errors import error_from_response, redact, retry_after_from
 from bot.kimi.resources import currency_for
-from bot.kimi.shaping import clamp_max_tokens, has_fixed_sampling, shape_chat_request
+from bot.kimi.shaping import ChatOptions, clamp_max_tokens, has_fixed_sampling, shape_chat_request
 from bot.kimi.sse import SSEDecoder
 
 # --- SSE ------------------------------------------------------------------------------------
@@ -223,6 +224,13 @@ def test_web_search_call_reads_the_announced_tokens() -> None:
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
+def _shape(model: str, *, stream: bool = True, input_tokens: int | None = None, **options: Any) -> dict:
+    options.setdefault("max_tokens", 10)
+    return shape_chat_request(
+        ChatOptions(model=model, **options), MESSAGES, stream=stream, input_tokens=input_tokens
+    )
+
+
 @pytest.mark.parametrize(
     "model",
     [
@@ -236,7 +244,7 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 )
 def test_fixed_sampling_models_never_get_temperature(model: str) -> None:
     assert has_fixed_sampling(model)
-    body = shape_chat_request(model=model, messages=MESSAGES, max_tokens=10, stream=True, temperature=0.3)
+    body = _shape(model, temperature=0.3)
     assert "temperature" not in body
     assert not {"top_p", "n", "presence_penalty", "frequency_penalty"} & body.keys()
 
@@ -250,23 +258,19 @@ def test_older_models_are_not_fixed(model: str) -> None:
 
 
 def test_thinking_model_gets_its_recommended_temperature() -> None:
-    body = shape_chat_request(
-        model="kimi-k2-thinking-turbo", messages=MESSAGES, max_tokens=10, stream=False, temperature=0.2
-    )
+    body = _shape("kimi-k2-thinking-turbo", stream=False, temperature=0.2)
     assert body["temperature"] == 1.0
 
 
 def test_other_models_pass_the_callers_temperature_within_moonshots_range() -> None:
-    shape = lambda t: shape_chat_request(  # noqa: E731
-        model="kimi-k2-0905-preview", messages=MESSAGES, max_tokens=10, stream=False, temperature=t
-    )
+    shape = lambda t: _shape("kimi-k2-0905-preview", stream=False, temperature=t)  # noqa: E731
     assert shape(0.3)["temperature"] == 0.3
     assert shape(1.7)["temperature"] == 1.0
     assert "temperature" not in shape(None)
 
 
 def test_streaming_body_asks_for_usage_and_sends_max_tokens() -> None:
-    body = shape_chat_request(model="kimi-k2.6", messages=MESSAGES, max_tokens=99, stream=True)
+    body = _shape("kimi-k2.6", max_tokens=99)
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
     assert body["max_tokens"] == 99
@@ -279,18 +283,18 @@ def test_max_tokens_is_clamped_to_the_context_window() -> None:
     assert clamp_max_tokens(4000, None, 5000) == 4000
     with pytest.raises(KimiContextOverflow):
         clamp_max_tokens(100, 8192, 8192)
+    assert (
+        _shape("moonshot-v1-8k", max_tokens=4000, context_length=8192, input_tokens=5000)["max_tokens"]
+        == 3192
+    )
 
 
 def test_web_search_declares_the_builtin_and_turns_thinking_off_where_it_must() -> None:
     tools = [{"type": "function", "function": {"name": "get_time", "parameters": {}}}]
-    body = shape_chat_request(
-        model="kimi-k2.5", messages=MESSAGES, max_tokens=10, stream=True, tools=tools, web_search=True
-    )
+    body = _shape("kimi-k2.5", tools=tools, web_search=True)
     assert body["tools"] == [*tools, {"type": "builtin_function", "function": {"name": "$web_search"}}]
     assert body["thinking"] == {"type": "disabled"}
-    older = shape_chat_request(
-        model="kimi-k2-0905-preview", messages=MESSAGES, max_tokens=10, stream=True, web_search=True
-    )
+    older = _shape("kimi-k2-0905-preview", web_search=True)
     assert "thinking" not in older
 
 

@@ -15,18 +15,19 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.kimi.assembly import result_from_completion
+from bot.kimi.chat_turn import ChatTurn
 from bot.kimi.config import KimiConfig
 from bot.kimi.errors import KimiError, KimiFileExtractionFailed, KimiFileLimit, KimiIncompleteStream
 from bot.kimi.events import ChatResult, Finish, StreamEvent
 from bot.kimi.resources import Balance, FileObject, ModelInfo, currency_for
 from bot.kimi.retry import Sleep
-from bot.kimi.shaping import shape_chat_request
+from bot.kimi.shaping import ChatOptions
 from bot.kimi.transport import CHAT_PATH, Transport
-from bot.kimi.web_search import WebSearchTurn
 
 logger = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
+MODELS_RETRY_AFTER_FAILURE = 60.0
 
 
 class KimiClient:
@@ -38,7 +39,7 @@ class KimiClient:
         self.config = config
         self._transport = Transport(config, sleep=sleep)
         self._models: list[ModelInfo] | None = None
-        self._models_fetched_at = 0.0
+        self._models_due_at = 0.0
         self._models_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -81,20 +82,11 @@ class KimiClient:
         Usages. A stream that ends without [DONE] or stalls raises KimiIncompleteStream with
         everything the turn received.
         """
-        turn = WebSearchTurn(messages, enabled=web_search, input_tokens=input_tokens)
-        context_length = context_length or self._cached_context_length(model)
+        turn = self._start_turn(
+            model, messages, max_tokens, tools, web_search, temperature, context_length, input_tokens
+        )
         while True:
-            body = shape_chat_request(
-                model=model,
-                messages=turn.messages,
-                max_tokens=max_tokens,
-                stream=True,
-                tools=tools,
-                web_search=web_search,
-                temperature=temperature,
-                context_length=context_length,
-                input_tokens=turn.input_tokens,
-            )
+            body = turn.request_body(stream=True)
             try:
                 async with self._transport.open_stream(body) as stream:
                     async for event in stream:
@@ -134,20 +126,11 @@ class KimiClient:
         With web search the result's content joins all calls, usage is their sum and the
         searches are listed in web_search_calls.
         """
-        turn = WebSearchTurn(messages, enabled=web_search, input_tokens=input_tokens)
-        context_length = context_length or self._cached_context_length(model)
+        turn = self._start_turn(
+            model, messages, max_tokens, tools, web_search, temperature, context_length, input_tokens
+        )
         while True:
-            body = shape_chat_request(
-                model=model,
-                messages=turn.messages,
-                max_tokens=max_tokens,
-                stream=False,
-                tools=tools,
-                web_search=web_search,
-                temperature=temperature,
-                context_length=context_length,
-                input_tokens=turn.input_tokens,
-            )
+            body = turn.request_body(stream=False)
             payload = await self._transport.request_json("POST", CHAT_PATH, json_body=body, slow=True)
             result = result_from_completion(payload)
             if turn.continue_after(result):
@@ -162,14 +145,34 @@ class KimiClient:
                 web_search_calls=tuple(turn.searches),
             )
 
+    def _start_turn(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        max_tokens: int,
+        tools: Sequence[Mapping[str, Any]] | None,
+        web_search: bool,
+        temperature: float | None,
+        context_length: int | None,
+        input_tokens: int | None,
+    ) -> ChatTurn:
+        options = ChatOptions(
+            model=model,
+            max_tokens=max_tokens,
+            tools=tools,
+            web_search=web_search,
+            temperature=temperature,
+            context_length=context_length or self._cached_context_length(model),
+        )
+        return ChatTurn(options, messages, input_tokens=input_tokens)
+
     # --- models, tokens, balance ---------------------------------------------------------
 
     async def list_models(self, *, refresh: bool = False) -> list[ModelInfo]:
         """The account's models, cached for config.models_refresh seconds. A failed refresh
-        keeps serving the last list it had."""
+        keeps serving the last list and tries again a minute later, not on every call."""
         async with self._models_lock:
-            stale = time.monotonic() - self._models_fetched_at >= self.config.models_refresh
-            if refresh or self._models is None or stale:
+            if refresh or self._models is None or time.monotonic() >= self._models_due_at:
                 try:
                     payload = await self._transport.request_json("GET", "/models")
                 except KimiError as error:
@@ -178,13 +181,16 @@ class KimiClient:
                     logger.warning(
                         "kimi models refresh failed, keeping the cached list: %s", error.log_text()
                     )
+                    self._models_due_at = time.monotonic() + min(
+                        MODELS_RETRY_AFTER_FAILURE, self.config.models_refresh
+                    )
                 else:
                     self._models = [
                         ModelInfo.from_wire(raw)
                         for raw in payload.get("data") or ()
                         if isinstance(raw, dict) and "id" in raw
                     ]
-                    self._models_fetched_at = time.monotonic()
+                    self._models_due_at = time.monotonic() + self.config.models_refresh
             return list(self._models or ())
 
     def _cached_context_length(self, model: str) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.kimi.errors import KimiContextOverflow
@@ -56,33 +57,41 @@ def clamp_max_tokens(max_tokens: int, context_length: int | None, input_tokens: 
     return min(max_tokens, room)
 
 
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """What the caller asked for, the same on every upstream call of a turn."""
+
+    model: str
+    max_tokens: int
+    tools: Sequence[Mapping[str, Any]] | None = None
+    web_search: bool = False
+    temperature: float | None = None
+    context_length: int | None = None
+
+
 def shape_chat_request(
-    *,
-    model: str,
+    options: ChatOptions,
     messages: Sequence[Mapping[str, Any]],
-    max_tokens: int,
+    *,
     stream: bool,
-    tools: Sequence[Mapping[str, Any]] | None = None,
-    web_search: bool = False,
-    temperature: float | None = None,
-    context_length: int | None = None,
     input_tokens: int | None = None,
 ) -> dict[str, Any]:
+    model = options.model
     body: dict[str, Any] = {
         "model": model,
         "messages": list(messages),
         # max_tokens is deprecated in the spec in favour of max_completion_tokens, yet it is
         # what every guide and gateway accepts.
-        "max_tokens": clamp_max_tokens(max_tokens, context_length, input_tokens),
+        "max_tokens": clamp_max_tokens(options.max_tokens, options.context_length, input_tokens),
     }
     if is_k2_thinking(model):
         body["temperature"] = THINKING_TEMPERATURE
-    elif temperature is not None and not has_fixed_sampling(model):
+    elif options.temperature is not None and not has_fixed_sampling(model):
         # Moonshot's range is [0, 1], narrower than OpenAI's [0, 2].
-        body["temperature"] = min(max(temperature, 0.0), 1.0)
+        body["temperature"] = min(max(options.temperature, 0.0), 1.0)
 
-    all_tools = list(tools or ())
-    if web_search:
+    all_tools = list(options.tools or ())
+    if options.web_search:
         # The declaration must be sent on every request of the round trip.
         all_tools.append(web_search_tool())
         if has_fixed_sampling(model):

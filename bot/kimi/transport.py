@@ -162,7 +162,9 @@ class Transport:
         response = await self._send("POST", CHAT_PATH, deadline, json=body)
         # release() hands a fully read connection back to the pool and closes any other.
         resources.callback(response.release)
-        if response.status >= 400:
+        if response.status >= 400 or response.content_type == "application/json":
+            # A gateway may answer a stream request with a 200 JSON error; read as SSE it would
+            # look like a dropped connection and be retried for nothing.
             text = await self._read_body(response, deadline)
             raise error_from_response(response.status, text, response.headers, secrets=self._secrets)
         stream = ChatStream(
