@@ -293,3 +293,20 @@ async def test_without_the_rpm_cap_the_strict_fake_refuses():
     refused = [r for r in results if isinstance(r, KimiRateLimited)]
     assert len(refused) == 2
     assert "max RPM: 3" in refused[0].message
+
+
+async def test_an_error_in_a_200_body_is_typed_and_retried_when_transient(
+    kimi: FakeKimi, sleeps: RecordedSleeps
+):
+    # Seen from gateways: HTTP 200 with Moonshot's error object as the body.
+    overloaded, quota = FakeError.overloaded(), FakeError.quota_exhausted()
+    kimi.script_errors(
+        "/tokenizers/estimate-token-count",
+        FakeError(200, overloaded.type, overloaded.message),
+    )
+    async with _client(kimi, sleeps) as client:
+        assert await client.estimate_tokens(MODEL, ASK) > 0
+        kimi.script_errors("/tokenizers/estimate-token-count", FakeError(200, quota.type, quota.message))
+        with pytest.raises(KimiQuotaExhausted):
+            await client.estimate_tokens(MODEL, ASK)
+    assert len(sleeps.waits) == 1

@@ -403,29 +403,11 @@ async def test_a_stream_broken_before_any_answer_exhausts_retries_as_connection_
     assert json.dumps(kimi.chat_requests[0].json) == json.dumps(kimi.chat_requests[2].json)
 
 
-async def test_a_gateways_json_error_on_a_stream_request_is_not_taken_for_a_drop():
+async def test_a_gateways_json_error_on_a_stream_request_is_not_taken_for_a_drop(
+    kimi: FakeKimi, client: KimiClient
+):
     # An OpenAI-compatible gateway may answer 200 with a JSON error instead of an event stream.
-    from aiohttp import web
-
-    hits = 0
-
-    async def gateway(request: web.Request) -> web.Response:
-        nonlocal hits
-        hits += 1
-        return web.json_response(
-            {"error": {"type": "invalid_request_error", "message": "model kimi-k2.6 is not enabled"}}
-        )
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", gateway)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        async with KimiClient(KimiConfig(api_key=KEY, base_url=base_url)) as client:
-            with pytest.raises(KimiInvalidRequest, match="not enabled"):
-                await _collect(client, "kimi-k2.6")
-    finally:
-        await runner.cleanup()
-    assert hits == 1
+    kimi.script(Reply(error=FakeError(200, "invalid_request_error", "model kimi-k2.6 is not enabled")))
+    with pytest.raises(KimiInvalidRequest, match="not enabled"):
+        await _collect(client, "kimi-k2.6")
+    assert len(kimi.chat_requests) == 1

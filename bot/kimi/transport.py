@@ -17,7 +17,6 @@ from bot.kimi.errors import (
     KimiConnectionError,
     KimiServerError,
     KimiTimeout,
-    error_from_payload,
     error_from_response,
     redact,
 )
@@ -100,17 +99,9 @@ class Transport:
     ) -> Any:
         text = await self.request(method, path, json_body=json_body, form=form, slow=slow)
         try:
-            payload = json.loads(text, parse_float=parse_float)
+            return json.loads(text, parse_float=parse_float)
         except ValueError:
             raise KimiServerError(f"{method} {path} returned a body that is not JSON") from None
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            # Some endpoints answer 200 with an error body.
-            raise error_from_payload(
-                None,
-                payload["error"].get("type"),
-                redact(str(payload["error"].get("message") or ""), self._secrets),
-            )
-        return payload
 
     async def _request_once(
         self,
@@ -128,7 +119,9 @@ class Transport:
                 body = await self._read_body(response, deadline)
             finally:
                 response.release()
-            if response.status >= 400:
+            if response.status >= 400 or _carries_error(body):
+                # Some endpoints and gateways answer 200 with an error body; it is raised here,
+                # inside the attempt, so that a retryable one is retried like any other.
                 raise error_from_response(response.status, body, response.headers, secrets=self._secrets)
             return body
 
@@ -208,3 +201,13 @@ class Transport:
         except TimeoutError:
             raise KimiTimeout("the body did not arrive within the timeout") from None
         return raw.decode("utf-8", errors="replace")
+
+
+def _carries_error(body: str) -> bool:
+    if '"error"' not in body:  # the cheap test first: most bodies are long and error-free
+        return False
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get("error"), dict)
