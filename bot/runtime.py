@@ -13,6 +13,7 @@ from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.kimi import KimiClient, KimiConfig
+from bot.log_redaction import mask_secrets_in_logs
 from bot.pricing import load_price_table
 from bot.settings import Settings
 from bot.turn import Conversations
@@ -66,6 +67,9 @@ async def serve(
 
     `ready` receives the services once the bot polls (tests inspect the store through it).
     """
+    mask_secrets_in_logs(
+        [settings.telegram_bot_token.get_secret_value(), settings.moonshot_api_key.get_secret_value()]
+    )
     services = await build_services(settings, guard)
     application = build_application(services)
     try:
