@@ -180,7 +180,7 @@ async def test_a_stream_without_done_is_incomplete_even_after_finish_stop(
 
 async def test_a_stalled_stream_ends_as_incomplete_after_the_idle_timeout(kimi: FakeKimi):
     kimi.script(Reply(content="one two three four five", chunk_tokens=1, stall_after_chunks=3))
-    async with KimiClient(_config(kimi, idle_timeout=0.3)) as client:
+    async with KimiClient(_config(kimi, idle_timeout=0.8)) as client:
         with pytest.raises(KimiIncompleteStream) as caught:
             await _collect(client)
     assert caught.value.stalled
