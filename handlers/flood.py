@@ -74,10 +74,11 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
         now = self._clock()
         sent = self._prune(chat_id, now)
         waits = [self._blocked_until.get(chat_id, 0.0) - now, self._global_blocked_until - now]
-        if is_group_chat(chat_id):
-            if len(sent) >= self.group_limit:
-                waits.append(sent[-self.group_limit] + self.group_window - now)
-        elif sent:
+        if is_group_chat(chat_id) and len(sent) >= self.group_limit:
+            waits.append(sent[-self.group_limit] + self.group_window - now)
+        if sent:
+            # About one message a second in every chat, groups included (their 20 a minute is
+            # on top): a reply, a button edit and a final edit in one second are flood-limited.
             waits.append(sent[-1] + self.private_interval - now)
         if len(self._global) >= self.global_per_second:
             waits.append(self._global[-self.global_per_second] + 1.0 - now)
