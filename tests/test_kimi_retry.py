@@ -230,6 +230,34 @@ async def test_an_unreachable_server_is_a_connection_error_after_retries(sleeps:
     assert len(sleeps.waits) == 4
 
 
+async def test_a_connect_timeout_is_a_retried_connection_error(sleeps: RecordedSleeps):
+    # A listening socket whose accept backlog is full leaves connect() hanging, like a
+    # blackholed host, without leaving the machine.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        config = KimiConfig(
+            api_key=KEY,
+            base_url=f"http://127.0.0.1:{port}/v1",
+            connect_timeout=0.2,
+            first_byte_timeout=60.0,
+            retry_max_attempts=2,
+        )
+        try:
+            async with KimiClient(config, sleep=sleeps) as client:
+                with pytest.raises(KimiConnectionError, match="ConnectionTimeoutError"):
+                    await client.balance()
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert len(sleeps.waits) == 1  # nothing reached the server: safe to retry
+
+
 async def test_other_endpoints_use_the_same_retries(kimi: FakeKimi, sleeps: RecordedSleeps):
     kimi.script_errors("/models", FakeError.overloaded(), FakeError.server_error())
     kimi.script_errors("/users/me/balance", FakeError.permission_denied())
