@@ -34,7 +34,7 @@ from bot.kimi import (
 )
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
-from bot.turn_locks import KeyedLocks
+from bot.turn_locks import Place, TurnQueue
 from storage import NewMessage, NewUsage, Store, UserRecord
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class Conversations:
         self._prices = prices
         self._settings = settings
         self._budgets = budgets
-        self._locks = KeyedLocks()
+        self._queue = TurnQueue()
 
     def model_for(self, user: UserRecord, requested: str | None = None) -> ModelPrice:
         """The user's model if it is still priced, else the default (a budget needs a price)."""
@@ -157,14 +157,18 @@ class Conversations:
         return next(iter(self._prices.models.values()))
 
     def is_busy(self, key: ConversationKey) -> bool:
-        return self._locks.is_locked(key)
+        return self._queue.is_busy(key)
+
+    def take_place(self, key: ConversationKey) -> Place:
+        """Call as soon as a message arrives, before awaiting anything: it fixes the order."""
+        return self._queue.take_place(key)
 
     async def run_turn(
-        self, request: TurnRequest, stop: asyncio.Event | None = None
+        self, request: TurnRequest, stop: asyncio.Event | None = None, place: Place | None = None
     ) -> AsyncIterator[TurnEvent]:
         """Answer one message; turns of one conversation run one at a time, in arrival order."""
         stop = stop or asyncio.Event()
-        async with self._locks.hold(request.key):
+        async with place or self.take_place(request.key):
             async for event in self._run_locked(request, stop):
                 yield event
 
@@ -207,7 +211,10 @@ class Conversations:
         settled = False
         try:
             yield TurnStarted(price.model)
-            async for event in self._generate(price, window.messages, decision, stop, progress, outcome):
+            generate = self._generate(
+                price, window.messages, decision, stop, progress, outcome, prompt_tokens
+            )
+            async for event in generate:
                 yield event
             await self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
             settled = True
@@ -228,12 +235,13 @@ class Conversations:
         stop: asyncio.Event,
         progress: _Progress,
         outcome: TurnOutcome,
+        prompt_tokens: int,
     ) -> AsyncIterator[TurnEvent]:
         """Stream the answer, recording in `outcome` how it ended; upstream errors end it quietly."""
         try:
             for attempt in range(2):
                 try:
-                    async for event in self._stream(price, messages, decision, stop, progress):
+                    async for event in self._stream(price, messages, decision, stop, progress, prompt_tokens):
                         yield event
                     break
                 except KimiContextOverflow:
@@ -261,12 +269,14 @@ class Conversations:
         decision: Granted,
         stop: asyncio.Event,
         progress: _Progress,
+        prompt_tokens: int,
     ) -> AsyncIterator[TurnEvent]:
         stream = self._kimi.stream_chat(
             price.model,
             messages,
             max_tokens=decision.max_tokens,
             context_length=price.context_length,
+            input_tokens=prompt_tokens,
         )
         stop_waiter = asyncio.ensure_future(stop.wait())
         try:

@@ -85,15 +85,22 @@ async def answer(
     sender = message.from_user
     if sender is None:
         return None
+    key = conversation_key(svc, message, sender.id)
+    place = svc.conversations.take_place(key)  # before any await: keeps the arrival order
     lang = language_of(sender.language_code)
     if not question.strip() and not preamble:
+        place.leave()
         await message.reply_text(text(lang, "empty_message"))
         return None
-    user = await known_user(svc, sender)
+    try:
+        user = await known_user(svc, sender)
+    except BaseException:
+        place.leave()
+        raise
     request = TurnRequest(
         user=user,
         chat_id=message.chat.id,
-        key=conversation_key(svc, message, sender.id),
+        key=key,
         text=question.strip(),
         purpose=purpose,
         preamble=preamble,
@@ -103,7 +110,7 @@ async def answer(
     streamer = make_streamer(context, svc, quote or message, lang, active)
     outcome: TurnOutcome | None = None
     try:
-        async with aclosing(svc.conversations.run_turn(request, active.stop)) as events:
+        async with aclosing(svc.conversations.run_turn(request, active.stop, place)) as events:
             async for event in events:
                 if isinstance(event, TurnStarted):
                     await streamer.start()
@@ -122,6 +129,7 @@ async def answer(
         await streamer.abort()
     finally:
         svc.active.pop(active.token, None)
+        place.leave()  # idempotent; frees the queue even if the turn never started
     return outcome
 
 

@@ -57,10 +57,12 @@ class Core:
         return user
 
     async def ask(self, text: str, user_id: int = 7, stop: asyncio.Event | None = None, on_event=None):
+        key = ConversationKey(user_id, user_id)
+        place = self.conversations.take_place(key)  # as the handlers do, before any await
         user = await self.store.get_user(user_id) or await self.user(user_id)
-        request = TurnRequest(user=user, chat_id=user_id, key=ConversationKey(user_id, user_id), text=text)
+        request = TurnRequest(user=user, chat_id=user_id, key=key, text=text)
         events = []
-        async for event in self.conversations.run_turn(request, stop):
+        async for event in self.conversations.run_turn(request, stop, place):
             events.append(event)
             if on_event:
                 on_event(event)
