@@ -125,6 +125,7 @@ class SummaryPlan:
     document_tokens: int
     parts: list[str]  # one part: the whole text fits the context
     estimate_micro: int  # worst case of the whole summary
+    minimum_micro: int  # the least a useful summary costs (its input, a short answer)
     remaining_micro: int | None  # the user's budget left now (None: unlimited)
 
     @property
@@ -134,6 +135,11 @@ class SummaryPlan:
     @property
     def affordable(self) -> bool:
         return self.remaining_micro is None or self.estimate_micro <= self.remaining_micro
+
+    @property
+    def startable(self) -> bool:
+        """Whether the budget pays for at least a shortened summary; if not, nothing is called."""
+        return self.remaining_micro is None or self.minimum_micro <= self.remaining_micro
 
 
 class DocumentSummaries:
@@ -155,9 +161,11 @@ class DocumentSummaries:
         tokens = await self._count(price.model, document)
         output = min(self._settings.max_output_tokens, SUMMARY_OUTPUT_TOKENS)
         room = price.context_length - output - estimate_text_tokens(self._settings.system_prompt) - 512
+        shortest = min(output, self._settings.min_useful_output_tokens)
         if tokens + DOCUMENT_OVERHEAD_TOKENS <= room:
             parts = [document.text]
             estimate = price.cost_micro(tokens + DOCUMENT_OVERHEAD_TOKENS, output)
+            minimum = price.cost_micro(tokens + DOCUMENT_OVERHEAD_TOKENS, shortest)
         else:
             part_room = max(1024, room - PART_SUMMARY_TOKENS)
             parts = split_text(document.text, part_room)
@@ -169,8 +177,12 @@ class DocumentSummaries:
                 len(parts) * PART_SUMMARY_TOKENS + DOCUMENT_OVERHEAD_TOKENS, output
             )
             estimate = part_costs + reduce_cost
+            # Every part must be read whole; only the final answer can be shortened.
+            minimum = part_costs + price.cost_micro(
+                len(parts) * PART_SUMMARY_TOKENS + DOCUMENT_OVERHEAD_TOKENS, shortest
+            )
         view = await self._budgets.view(user)
-        return SummaryPlan(price, tokens, parts, estimate, view.remaining_micro)
+        return SummaryPlan(price, tokens, parts, estimate, minimum, view.remaining_micro)
 
     def needs_confirmation(self, plan: SummaryPlan) -> bool:
         threshold = int(self._settings.document_confirm_threshold * 1_000_000)

@@ -39,9 +39,11 @@ register_texts(
             "doc_download_failed": "I couldn't download this file from Telegram. Please try again.",
             "doc_reading": "📄 Reading «{name}»…",
             "doc_part_progress": "📄 Summarising «{name}»: part {index} of {total}…",
+            "doc_parts_done": "📄 Read «{name}» in {total} parts; the summary follows.",
             "doc_confirm": "Summarising «{name}» ({tokens} tokens{parts}) will cost up to about {cost} 元点. "
-            "You have {remaining} 元点 left. Go ahead?",
+            "You have {remaining} 元点 left.{capped} Go ahead?",
             "doc_confirm_parts": ", in {count} parts",
+            "doc_confirm_capped": " That is more than you have left, so the summary will be shortened to fit.",
             "doc_confirm_yes": "✅ Summarise",
             "doc_confirm_no": "✖ Cancel",
             "doc_cancelled": "Cancelled; nothing was charged.",
@@ -60,8 +62,10 @@ register_texts(
             "doc_download_failed": "无法从 Telegram 下载这个文件，请再试一次。",
             "doc_reading": "📄 正在读取《{name}》…",
             "doc_part_progress": "📄 正在总结《{name}》：第 {index}/{total} 部分…",
-            "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。继续吗？",
+            "doc_parts_done": "📄 已分 {total} 部分读完《{name}》，总结如下。",
+            "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。{capped}继续吗？",
             "doc_confirm_parts": "，分 {count} 部分",
+            "doc_confirm_capped": "这超过了你的剩余预算，总结会缩短到预算以内。",
             "doc_confirm_yes": "✅ 总结",
             "doc_confirm_no": "✖ 取消",
             "doc_cancelled": "已取消，未扣费。",
@@ -190,6 +194,17 @@ async def summarise_document(
         return
     price = svc.conversations.model_for(user)
     plan = await svc.summaries.plan(user, price, document)
+    if not plan.startable:
+        await asker.reply_text(
+            text(
+                lang,
+                "doc_cannot_afford",
+                name=document.filename,
+                cost=format_points(plan.estimate_micro),
+                remaining=format_points(plan.remaining_micro or 0),
+            )
+        )
+        return
     if svc.summaries.needs_confirmation(plan):
         await _ask_confirmation(
             context, svc, PendingSummary(asker, document_message, document, plan, question), lang
@@ -221,18 +236,17 @@ async def _ask_confirmation(
             ]
         ]
     )
-    await pending.asker.reply_text(
-        text(
-            lang,
-            "doc_confirm",
-            name=pending.document.filename,
-            tokens=plan.document_tokens,
-            parts=parts,
-            cost=format_points(plan.estimate_micro),
-            remaining=remaining,
-        ),
-        reply_markup=keyboard,
+    question = text(
+        lang,
+        "doc_confirm",
+        name=pending.document.filename,
+        tokens=plan.document_tokens,
+        parts=parts,
+        cost=format_points(plan.estimate_micro),
+        remaining=remaining,
+        capped="" if plan.affordable else text(lang, "doc_confirm_capped"),
     )
+    await pending.asker.reply_text(question, reply_markup=keyboard)
 
 
 async def on_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -273,11 +287,17 @@ async def _run_summary(
         )
 
         async def progress(index: int, total: int) -> None:
-            if index == 1:
+            # Optional, like a stream's edits: skipped rather than waited for when the chat's
+            # allowance is short (a group's 20 a minute is shared with everyone's answers).
+            chat_id = status.chat.id
+            if index == 1 or svc.guard.delay_for(chat_id) > 0 or not svc.guard.has_headroom(chat_id):
                 return
             try:
-                await status.edit_text(
-                    text(lang, "doc_part_progress", name=document.filename, index=index, total=total)
+                await context.bot.edit_message_text(
+                    text(lang, "doc_part_progress", name=document.filename, index=index, total=total),
+                    chat_id=chat_id,
+                    message_id=status.message_id,
+                    rate_limit_args={"retry": False},
                 )
             except TelegramError as error:
                 log.debug("progress edit skipped: %s", error)
@@ -301,6 +321,12 @@ async def _run_summary(
             )
             await pending.asker.reply_text(refusal_text(outcome, lang))
             return
+        try:
+            await status.edit_text(
+                text(lang, "doc_parts_done", name=document.filename, total=len(pending.plan.parts))
+            )
+        except TelegramError as error:
+            log.debug("progress edit skipped: %s", error)
         preamble = NewMessage(
             role="system",
             content=f"The user shared the document «{document.filename}», too long to read at once. "

@@ -1,0 +1,196 @@
+"""What a document costs, before it is spent: confirmation above a threshold or beyond the budget,
+and a document longer than the model's context summarised in charged parts (map, then reduce)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.fakes.kimi import FakeKimi, Reply
+from tests.fakes.telegram import FakeTelegram
+from tests.test_e2e_documents_helpers import (
+    chat_messages,
+    file_requests,
+    finished,
+    ledger,
+    make_pdf,
+    spent_micro,
+)
+
+
+def _confirmation(tg: FakeTelegram, chat_id: int):
+    return tg.wait_for_message(chat_id, lambda m: any(d.startswith("doc:yes:") for d in m.callback_data))
+
+
+async def test_an_expensive_summary_waits_for_confirmation(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
+    bot = await start_bot(document_confirm_threshold="0.5")
+    fake_kimi.script(Reply(content="Otters are playful.", chunk_tokens=2))
+    alice = tg.user()
+
+    await tg.send_document(alice, make_pdf("Otters hold hands"), "report.pdf")
+    ask = await _confirmation(tg, alice.id)
+
+    cost = re.search(r"cost up to about (\d+\.\d\d) 元点", ask.visible_text)
+    assert cost and float(cost.group(1)) > 0.5, ask.visible_text
+    assert "report.pdf" in ask.visible_text and "1000.00 元点 left" in ask.visible_text
+    assert [b["text"] for row in ask.buttons for b in row] == ["✅ Summarise", "✖ Cancel"]
+    await tg.wait_idle()
+    assert fake_kimi.chat_requests == []  # nothing is spent before the user agrees
+    assert fake_kimi.live_files == 0  # the text was read already; the remote file is gone
+
+    yes = next(d for d in ask.callback_data if d.startswith("doc:yes:"))
+    await tg.press_button(alice, ask, yes)
+    summary = await tg.wait_for_message(alice.id, finished(tg, alice.id, "Otters are playful"), timeout=15)
+    assert summary.visible_text == "Otters are playful."
+    assert tg.message(alice.id, ask.message_id).buttons == []  # the choice is made: buttons gone
+    rows = ledger(bot, alice.id)
+    assert [row["purpose"] for row in rows] == ["document"]
+    assert 0 < spent_micro(bot, alice.id) <= float(cost.group(1)) * 1_000_000
+    assert any("Otters hold hands" in m["content"] for m in chat_messages(fake_kimi) if m["role"] == "system")
+
+
+async def test_cancel_charges_nothing(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
+    bot = await start_bot(document_confirm_threshold="0.5")
+    alice = tg.user()
+    await tg.send_document(alice, b"Otters live in rivers.\n", "plain.txt")
+    ask = await _confirmation(tg, alice.id)
+
+    no = next(d for d in ask.callback_data if d.startswith("doc:no:"))
+    await tg.press_button(alice, ask, no)
+    cancelled = await tg.wait_for_message(alice.id, lambda m: "Cancelled" in m.visible_text)
+
+    assert cancelled.visible_text == "Cancelled; nothing was charged."
+    await tg.wait_idle()
+    assert fake_kimi.chat_requests == []
+    assert ledger(bot) == [] and spent_micro(bot, alice.id) == 0
+    assert tg.message(alice.id, ask.message_id).buttons == []
+
+
+async def test_only_the_sender_can_confirm_and_a_second_press_is_expired(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot(document_confirm_threshold="0.5")
+    alice, mallory = tg.user(first_name="Alice"), tg.user(first_name="Mallory")
+    group = tg.group()
+    await tg.send_document(alice, b"Otters.\n", "plain.txt", chat=group, caption="@kimi_test_bot summary")
+    ask = await _confirmation(tg, group.id)
+    yes = next(d for d in ask.callback_data if d.startswith("doc:yes:"))
+
+    query = await tg.press_button(mallory, ask, yes)
+    await tg.wait_until(lambda: tg.callback_answer(query))
+    assert "Only the person who sent the document" in tg.callback_answer(query)["text"]
+    await tg.wait_idle()
+    assert fake_kimi.chat_requests == []
+
+    fake_kimi.script(Reply(content="Otters, briefly.", chunk_tokens=2))
+    await tg.press_button(alice, ask, yes)
+    await tg.wait_for_message(group.id, finished(tg, group.id, "Otters, briefly"), timeout=15)
+    assert len(fake_kimi.chat_requests) == 1
+    tg.assert_no_flood()
+
+
+async def test_a_summary_beyond_the_budget_is_explained_and_not_called(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # 0.01 元点 cannot pay even for the document's input: the bot says so, with no button.
+    bot = await start_bot(default_budget="0.01")
+    alice = tg.user()
+    await tg.send_document(alice, b"Otters live in rivers. " * 40, "plain.txt")
+    told = await tg.wait_for_message(alice.id, lambda m: "元点" in m.visible_text)
+
+    assert "would cost about" in told.visible_text and "only 0.01 元点 left" in told.visible_text
+    assert told.callback_data == []
+    await tg.wait_idle()
+    assert fake_kimi.chat_requests == [] and ledger(bot) == []
+    assert fake_kimi.live_files == 0
+
+
+async def test_a_summary_partly_beyond_the_budget_asks_first(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # 5 元点 is below the default threshold (20) but below the ~12 元点 a full summary may cost.
+    bot = await start_bot(default_budget="5")
+    alice = tg.user()
+    await tg.send_document(alice, b"Otters live in rivers.\n", "plain.txt")
+    ask = await _confirmation(tg, alice.id)
+
+    assert "5.00 元点 left. That is more than you have left" in ask.visible_text
+    await tg.wait_idle()
+    assert fake_kimi.chat_requests == []
+
+    fake_kimi.script(Reply(content="Otters live in rivers, in short.", chunk_tokens=2))
+    yes = next(d for d in ask.callback_data if d.startswith("doc:yes:"))
+    await tg.press_button(alice, ask, yes)
+    await tg.wait_for_message(alice.id, finished(tg, alice.id, "in short"), timeout=15)
+    # The answer was capped to what the budget pays for: never more than 5 元点 spent.
+    assert chat_messages(fake_kimi) and fake_kimi.chat_requests[0].json["max_tokens"] < 2048
+    assert 0 < spent_micro(bot, alice.id) <= 5_000_000
+
+
+def _long_text(paragraphs: int) -> str:
+    return "".join(
+        f"Paragraph {n}: otters of river {n} eat {n} fish a day and sleep holding hands.\n"
+        for n in range(paragraphs)
+    )
+
+
+async def test_a_document_longer_than_the_context_is_summarised_in_charged_parts(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # moonshot-v1-8k: 8192 tokens of context; the text is several times that.
+    bot = await start_bot(default_model="moonshot-v1-8k")
+    text = _long_text(900)
+    alice = tg.user()
+
+    await tg.send_document(alice, text.encode(), "rivers.txt")
+    ask = await _confirmation(tg, alice.id)  # several parts cost more than the 20 元点 threshold
+    announced = re.search(r"in (\d+) parts\) will cost up to about (\d+\.\d\d) 元点", ask.visible_text)
+    assert announced, ask.visible_text
+    parts = int(announced.group(1))
+    assert parts >= 3
+    assert fake_kimi.chat_requests == []
+    # Each part takes a moment, as a real call does, so that progress has time to show.
+    fake_kimi.script(
+        *(Reply(content=f"Rivers {n}: otters eat fish.", header_delay=0.6) for n in range(1, parts + 1)),
+        Reply(content="All rivers: otters eat fish and sleep holding hands.", chunk_tokens=2),
+    )
+    await tg.press_button(alice, ask, next(d for d in ask.callback_data if d.startswith("doc:yes:")))
+    summary = await tg.wait_for_message(alice.id, finished(tg, alice.id, "All rivers"), timeout=30)
+
+    *maps, reduce = [r.json["messages"] for r in fake_kimi.chat_requests]
+    assert len(maps) == parts
+    for index, messages in enumerate(maps, start=1):
+        assert f"This is part {index} of {parts}" in messages[-1]["content"]
+    assert all(r.json["model"] == "moonshot-v1-8k" for r in fake_kimi.chat_requests)
+    # Every paragraph went into exactly one part, in order.
+    sent = "".join(
+        m["content"].split("Its extracted text follows.\n\n", 1)[1]
+        for messages in maps
+        for m in messages
+        if m["role"] == "system" and "Its extracted text follows" in m["content"]
+    )
+    assert sent == text
+    # The reduce works from the parts' summaries, not from the whole text.
+    reduce_context = "\n".join(m["content"] for m in reduce if m["role"] == "system")
+    assert all(
+        f"[Part {n}/{parts}]\nRivers {n}: otters eat fish." in reduce_context for n in range(1, parts + 1)
+    )
+    assert "Paragraph 899" not in reduce_context
+    assert reduce[-1]["content"].startswith("Summarise this document")
+    assert summary.visible_text == "All rivers: otters eat fish and sleep holding hands."
+
+    # Progress was shown while the parts were read, and says when they are done.
+    status = next(
+        m for m in tg.messages(alice.id) if "Summarising «rivers.txt»: part 1" in (m.versions[0].text or "")
+    )
+    shown = [v.text for v in status.versions]
+    assert any(f"part {n} of {parts}" in v for v in shown for n in range(2, parts + 1))
+    assert status.visible_text == f"📄 Read «rivers.txt» in {parts} parts; the summary follows."
+    # Each part, and the reduce, was charged as a document call, within the announced cost.
+    rows = ledger(bot, alice.id)
+    assert [row["purpose"] for row in rows] == ["document"] * (parts + 1)
+    assert all(row["cost_micro"] > 0 for row in rows)
+    assert spent_micro(bot, alice.id) == sum(row["cost_micro"] for row in rows)
+    assert spent_micro(bot, alice.id) <= float(announced.group(2)) * 1_000_000
+    assert file_requests(fake_kimi) == {"upload": 1, "content": 1, "delete": 1}
+    assert fake_kimi.live_files == 0
+    tg.assert_no_flood()
