@@ -54,6 +54,7 @@ def mask_secrets_in_logs(secrets: Iterable[str]) -> None:
 def configure_logging(level: str, secrets: Iterable[str]) -> None:
     mask_secrets_in_logs(secrets)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; useful only when debugging.
+    # httpx logs every request URL at INFO and Alembic every plugin it loads; noise unless debugging.
     if logging.getLogger().level > logging.DEBUG:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        for chatty in ("httpx", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -207,3 +207,14 @@ async def test_the_real_process_answers_and_stops_on_sigterm(
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0
     assert KIMI_KEY not in stderr.decode() and tg.token not in stderr.decode()
+
+
+def test_malformed_pricing_file_fails_start_up_with_line_and_reason(tmp_path: Path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."kimi-k2-0905-preview"]\ninput_ratio = \n', encoding="utf-8")
+    result = run_bot_process(
+        {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "MOONSHOT_API_KEY": KIMI_KEY, "PRICING_FILE": str(prices)}, tmp_path
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "prices.toml" in lines[0] and "line 2" in lines[0]
