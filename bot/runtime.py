@@ -24,6 +24,9 @@ from storage import Store
 
 log = logging.getLogger(__name__)
 
+# Bot API 10.3's stopped_message_generation (the draft's stop control) is unknown to PTB's list.
+ALLOWED_UPDATES = [*Update.ALL_TYPES, "stopped_message_generation"]
+
 
 def kimi_config(settings: Settings) -> KimiConfig:
     return KimiConfig(
@@ -75,7 +78,7 @@ async def serve(
     try:
         async with application:
             await set_commands(application)
-            await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await application.start()
             log.info("bot @%s is running (model %s)", application.bot.username, settings.default_model)
             if ready is not None and not ready.done():

@@ -13,6 +13,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -62,6 +63,7 @@ def register_handlers(application: Application) -> None:
     ):
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(commands.on_stop_button, pattern=r"^stop:"))
+    application.add_handler(TypeHandler(Update, commands.on_draft_stopped), group=1)
     application.add_handler(CallbackQueryHandler(commands.on_model_button, pattern=r"^model:"))
     application.add_handler(CallbackQueryHandler(documents.on_confirm_button, pattern=r"^doc:"))
     application.add_handler(

@@ -294,6 +294,20 @@ async def on_stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await query.answer(text(lang, "stopping"))
 
 
+async def on_draft_stopped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user pressed Telegram's own stop on a streaming draft (Bot API 10.3)."""
+    payload = update.api_kwargs.get("stopped_message_generation")
+    if not isinstance(payload, dict):
+        return
+    chat = payload.get("chat") if isinstance(payload.get("chat"), dict) else {}
+    chat_id = chat.get("id", payload.get("chat_id"))
+    user = payload.get("from") if isinstance(payload.get("from"), dict) else {}
+    user_id = user.get("id", chat_id)
+    for active in services(context).active.values():
+        if active.chat_id == chat_id and active.user_id == user_id:
+            active.stop.set()
+
+
 # --- admin: /budget ------------------------------------------------------------------------------
 
 

@@ -344,6 +344,8 @@ class ReplyStreamer:
             entities=list(piece.entities) or None,
             message_thread_id=self.placement.thread_id,
             rate_limit_args={"retry": False},
+            # Bot API 10.3: Telegram shows its own stop control on the draft (older versions ignore it).
+            api_kwargs={"can_stop": True},
         )
         self._last_draft = key
         self._last_draft_at = time.monotonic()

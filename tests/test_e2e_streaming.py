@@ -153,3 +153,18 @@ async def test_stop_command_in_draft_mode(start_bot, tg: FakeTelegram, fake_kimi
     await tg.send_text(hank, "/stop")
     final = await tg.wait_for_message(hank.id, lambda m: "Stopped" in (m.text or ""), timeout=20)
     assert final.text.startswith("slow")
+
+
+async def test_telegrams_own_draft_stop_ends_the_answer(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
+    await start_bot()
+    ivy = tg.user(first_name="Ivy")
+    fake_kimi.script(Reply(content="more " * 2000, chunk_tokens=2, delay=0.02))
+    await tg.send_text(ivy, "keep going")
+    await tg.wait_until(lambda: any(d.text for d in tg.drafts(ivy.id)), timeout=20)
+    assert tg.calls("sendMessageDraft")[-1].params.get("can_stop") in (True, "true")
+    # Bot API 10.3: the user pressed the draft's stop control.
+    tg.world.push_update(
+        "stopped_message_generation", {"chat": {"id": ivy.id, "type": "private"}, "from": ivy.to_dict()}
+    )
+    final = await tg.wait_for_message(ivy.id, lambda m: "Stopped" in (m.text or ""), timeout=20)
+    assert final.text.startswith("more")
