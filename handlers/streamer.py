@@ -266,9 +266,12 @@ class ReplyStreamer:
         if drafting:
             try:
                 await self._send_draft(pieces[-1])
-            except BadRequest as error:
+            except RetryAfter:
+                raise
+            except TelegramError as error:
                 if is_rejected_formatting(error):
                     raise
+                # Refused (an old Bot API, a group) or broken: edits work everywhere.
                 log.info("drafts refused in chat %s (%s); using edits", self.placement.chat_id, error)
                 self.draft_failed = True
                 self._dirty.set()

@@ -168,3 +168,15 @@ async def test_telegrams_own_draft_stop_ends_the_answer(start_bot, tg: FakeTeleg
     )
     final = await tg.wait_for_message(ivy.id, lambda m: "Stopped" in (m.text or ""), timeout=20)
     assert final.text.startswith("more")
+
+
+async def test_a_telegram_without_drafts_gets_edits_instead(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
+    await start_bot()
+    jo = tg.user(first_name="Jo")
+    tg.fail_next("sendMessageDraft", "Not Found", status=404, times=100)
+    fake_kimi.script(Reply(content="Still streamed, by edits. " * 30, chunk_tokens=3, delay=0.03))
+    await tg.send_text(jo, "hello")
+    await tg.wait_until(lambda: tg.messages(jo.id) and not tg.messages(jo.id)[0].reply_markup, timeout=30)
+    assert tg.messages(jo.id)[0].text == ("Still streamed, by edits. " * 30).strip()
+    assert len(tg.calls("sendMessageDraft")) <= 2  # gave drafts up at once
+    assert tg.calls("editMessageText")
