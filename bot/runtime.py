@@ -14,7 +14,7 @@ from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.kimi import KimiClient, KimiConfig
 from bot.log_redaction import mask_secrets_in_logs
-from bot.pricing import load_price_table
+from bot.pricing import PricingError, load_price_table
 from bot.settings import Settings
 from bot.turn import Conversations
 from handlers.app import build_application, set_commands
@@ -42,6 +42,12 @@ def kimi_config(settings: Settings) -> KimiConfig:
 
 async def build_services(settings: Settings, guard: FloodGuard | None = None) -> BotServices:
     prices = load_price_table(settings.pricing_file)
+    if settings.default_model not in prices:
+        # Without a price no budget can be enforced, so the bot would have nothing to offer.
+        raise PricingError(
+            f"DEFAULT_MODEL {settings.default_model!r} has no price; choose one of "
+            f"{', '.join(sorted(prices.models))} or add it in PRICING_FILE"
+        )
     store = Store(settings.database_url)
     await store.start()
     kimi = KimiClient(kimi_config(settings))

@@ -218,3 +218,12 @@ def test_malformed_pricing_file_fails_start_up_with_line_and_reason(tmp_path: Pa
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "prices.toml" in lines[0] and "line 2" in lines[0]
+
+
+def test_an_unpriced_default_model_fails_start_up(tmp_path: Path):
+    result = run_bot_process(
+        {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "MOONSHOT_API_KEY": KIMI_KEY, "DEFAULT_MODEL": "gpt-4o"}, tmp_path
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DEFAULT_MODEL" in lines[0] and "PRICING_FILE" in lines[0]
