@@ -54,7 +54,14 @@ async def known_user(svc: BotServices, user: User) -> UserRecord:
 
 
 async def refuse_if_not_allowed(svc: BotServices, update: Update) -> bool:
-    """Politely refuse a user outside ALLOWED_USER_IDS; True when refused. Costs nothing."""
+    """Politely refuse a user outside ALLOWED_USER_IDS; True when refused. Costs nothing.
+
+    In a group outside ALLOWED_CHAT_IDS nothing is answered at all, commands included (the bot
+    leaves such groups when added; this covers groups it was in before the setting)."""
+    chat = update.effective_chat
+    allowed_chats = svc.settings.allowed_chat_ids
+    if chat is not None and chat.type != ChatType.PRIVATE and allowed_chats and chat.id not in allowed_chats:
+        return True
     user = update.effective_user
     if user is None or svc.is_allowed(user.id):
         return user is None
