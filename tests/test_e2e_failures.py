@@ -227,3 +227,14 @@ def test_an_unpriced_default_model_fails_start_up(tmp_path: Path):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DEFAULT_MODEL" in lines[0] and "PRICING_FILE" in lines[0]
+
+
+async def test_a_service_that_stays_down_gets_a_clear_reply(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
+    bot = await start_bot()
+    user = tg.user()
+    fake_kimi.script(*[Reply(error=FakeError.server_error()) for _ in range(8)])
+    await tg.send_text(user, "hello")
+    reply = await tg.wait_for_message(user.id, timeout=60)
+    assert "try again" in reply.text.lower() and "Traceback" not in reply.text
+    assert 2 <= len(fake_kimi.chat_requests) <= 6  # retried with backoff, within a bounded number
+    assert await bot.services.store.usage_totals(user.id) == []
