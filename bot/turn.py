@@ -20,6 +20,7 @@ from bot.context_window import (
     drop_oldest_turns,
     estimate_text_tokens,
     fit_window,
+    split_into_turns,
 )
 from bot.kimi import (
     ContentDelta,
@@ -35,7 +36,7 @@ from bot.kimi import (
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
 from bot.turn_locks import Place, TurnQueue
-from storage import NewMessage, NewUsage, Store, UserRecord
+from storage import MessageRecord, NewMessage, NewUsage, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +183,7 @@ class Conversations:
         new_messages.append({"role": "user", "content": request.text})
 
         max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
-        window = fit_window(
-            self._settings.system_prompt,
-            history,
-            new_messages,
-            token_budget=price.context_length - max_output - CONTEXT_SAFETY_TOKENS,
-        )
-        prompt_tokens = await self._count_tokens(price.model, window)
+        window, prompt_tokens = await self._fit(price, history, new_messages, max_output)
         room = price.context_length - prompt_tokens - CONTEXT_SAFETY_TOKENS
         if room < self._settings.min_useful_output_tokens:
             yield TurnFinished(TurnOutcome(TurnStatus.TOO_LONG, price.model))
@@ -309,6 +304,25 @@ class Conversations:
         finally:
             stop_waiter.cancel()
             await stream.aclose()
+
+    async def _fit(
+        self,
+        price: ModelPrice,
+        history: list[MessageRecord],
+        new_messages: list[dict[str, str]],
+        max_output: int,
+    ) -> tuple[Window, int]:
+        """The history that fits with room for a full answer, by Kimi's own count when it gives one."""
+        allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
+        budget = allowed
+        for _ in range(3):
+            window = fit_window(self._settings.system_prompt, history, new_messages, token_budget=budget)
+            prompt_tokens = await self._count_tokens(price.model, window)
+            overshoot = prompt_tokens - allowed
+            if overshoot <= 0 or window.dropped_turns == len(split_into_turns(history)):
+                break
+            budget -= overshoot + CONTEXT_SAFETY_TOKENS  # our estimate was short: drop more history
+        return window, prompt_tokens
 
     async def _count_tokens(self, model: str, window: Window) -> int:
         """Kimi's own count when it answers, else our upper-bound estimate."""

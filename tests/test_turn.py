@@ -235,3 +235,22 @@ async def test_a_message_too_long_for_the_model_is_refused_without_a_call(core: 
     _, outcome = await core.ask("x" * 40_000)
     assert outcome.status is TurnStatus.TOO_LONG
     assert fake_kimi.chat_requests == [] and await core.spent() == (0, 0)
+
+
+async def test_history_is_refitted_when_kimi_counts_more_than_our_estimate(core: Core, fake_kimi: FakeKimi):
+    await core.user(model="moonshot-v1-8k")
+    for index in range(6):
+        fake_kimi.script(Reply(content=f"reply {index} " + "y" * 900))
+        await core.ask(f"q{index} " + "z" * 900)
+    real_estimate = core.client.estimate_tokens
+
+    async def inflated(model, messages):  # a tokenizer that counts three times what we guess
+        return 3 * await real_estimate(model, messages)
+
+    core.client.estimate_tokens = inflated
+    fake_kimi.script(Reply(content="fits"))
+    _, outcome = await core.ask("last question")
+    assert outcome.status is TurnStatus.DONE
+    body = fake_kimi.chat_requests[-1].json
+    assert len(body["messages"]) < 1 + 2 * 6 + 1  # history dropped to make room
+    assert body["max_tokens"] == core.settings.max_output_tokens  # a full-length answer still fits
