@@ -1,0 +1,57 @@
+"""Several members asking at once in one group: everyone sees their answer grow, and the bot stays
+within Telegram's 20 messages a minute per group (edits included) without a single 429."""
+
+from __future__ import annotations
+
+from tests.fakes.kimi import FakeKimi, Reply
+from tests.fakes.telegram import FakeTelegram
+
+BOT = "@kimi_test_bot"
+
+
+def _answer(name: str) -> str:
+    # About 150 tokens at 2 per chunk, 0.12 s apart: a 9-second stream.
+    return f"Answer for {name}: " + " ".join(f"otter{n}" for n in range(70)) + " done."
+
+
+async def test_three_members_streaming_at_once_all_see_progress_without_flood_errors(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot()
+    group = tg.group()
+    members = [tg.user(first_name=name) for name in ("Alice", "Bob", "Carol")]
+    # Replies go to requests in arrival order; each names its member only through the question.
+    fake_kimi.script(*(Reply(content=_answer(f"#{n}"), chunk_tokens=2, delay=0.12) for n in range(3)))
+
+    questions = [await tg.send_text(member, f"{BOT} tell me about otters", chat=group) for member in members]
+    # While they stream, another member's command must still get its answer.
+    dave = tg.user(first_name="Dave")
+    await tg.wait_until(lambda: len(tg.messages(group.id)) >= 1, timeout=10)
+    help_request = await tg.send_text(dave, "/help@kimi_test_bot", chat=group)
+
+    def all_done() -> bool:
+        finals = [
+            m for m in tg.messages(group.id) if m.visible_text.endswith(" done.") and not m.callback_data
+        ]
+        return len(finals) == 3
+
+    await tg.wait_until(all_done, timeout=60, description="three finished answers")
+
+    answers = {
+        m.reply_to_message_id: m for m in tg.messages(group.id) if m.visible_text.startswith("Answer for")
+    }
+    assert set(answers) == {q["message_id"] for q in questions}  # each question quoted by its answer
+    assert {m.visible_text for m in answers.values()} == {_answer(f"#{n}") for n in range(3)}
+    for message in answers.values():
+        shown = [v.text for v in message.versions]
+        partial = [text for text in shown if text and not text.endswith(" done.")]
+        assert partial, f"no progress was shown before the final answer: {shown}"
+        assert len(shown) >= 3  # at least one edit with more text, then the final edit
+    assert any(m.reply_to_message_id == help_request["message_id"] for m in tg.messages(group.id))
+    tg.assert_no_flood()
+    # Everything the bot did in the group counted against 20 a minute, and stayed under it.
+    counted = [
+        c for c in tg.calls() if c.chat_id == group.id and c.method in ("sendMessage", "editMessageText")
+    ]
+    times = sorted(c.time for c in counted)
+    assert all(b - a >= 60 for a, b in zip(times, times[20:], strict=False))
