@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile refuses bigger files on the cloud Bot API
 SUMMARY_OUTPUT_TOKENS = 2048  # what a summary is expected to need, for the estimate
 PART_SUMMARY_TOKENS = 1024  # each part's summary in a map-reduce
+SUMMARY_SLOT_TOKENS = PART_SUMMARY_TOKENS + 16  # one summary with its "[Part i/n]" label
 DOCUMENT_OVERHEAD_TOKENS = 64  # the framing around a document in the request
 
 SUPPORTED_EXTENSIONS = frozenset(
@@ -127,10 +128,24 @@ class SummaryPlan:
     estimate_micro: int  # worst case of the whole summary
     minimum_micro: int  # the least a useful summary costs (its input, a short answer)
     remaining_micro: int | None  # the user's budget left now (None: unlimited)
+    # Map-reduce only: how many part summaries the final answer can take at once, and how many
+    # are combined per call when there are more (a small context cannot take 100 summaries).
+    reduce_capacity: int = 1
+    combine_batch: int = 2
 
     @property
     def split(self) -> bool:
         return len(self.parts) > 1
+
+    @property
+    def combine_levels(self) -> list[int]:
+        """Calls of each combining level between the parts and the final answer."""
+        return combining_levels(len(self.parts), self.reduce_capacity, self.combine_batch)
+
+    @property
+    def steps(self) -> int:
+        """Calls before the final answer: one per part, then the combining calls."""
+        return len(self.parts) + sum(self.combine_levels) if self.split else 0
 
     @property
     def affordable(self) -> bool:
@@ -140,6 +155,15 @@ class SummaryPlan:
     def startable(self) -> bool:
         """Whether the budget pays for at least a shortened summary; if not, nothing is called."""
         return self.remaining_micro is None or self.minimum_micro <= self.remaining_micro
+
+
+def combining_levels(summaries: int, capacity: int, batch: int) -> list[int]:
+    """How many calls each combining level makes until `summaries` fit the final answer at once."""
+    levels = []
+    while summaries > capacity:
+        summaries = -(-summaries // batch)
+        levels.append(summaries)
+    return levels
 
 
 class DocumentSummaries:
@@ -162,27 +186,31 @@ class DocumentSummaries:
         output = min(self._settings.max_output_tokens, SUMMARY_OUTPUT_TOKENS)
         room = price.context_length - output - estimate_text_tokens(self._settings.system_prompt) - 512
         shortest = min(output, self._settings.min_useful_output_tokens)
+        view = await self._budgets.view(user)
         if tokens + DOCUMENT_OVERHEAD_TOKENS <= room:
-            parts = [document.text]
             estimate = price.cost_micro(tokens + DOCUMENT_OVERHEAD_TOKENS, output)
             minimum = price.cost_micro(tokens + DOCUMENT_OVERHEAD_TOKENS, shortest)
-        else:
-            part_room = max(1024, room - PART_SUMMARY_TOKENS)
-            parts = split_text(document.text, part_room)
-            part_costs = sum(
-                price.cost_micro(estimate_text_tokens(part) + DOCUMENT_OVERHEAD_TOKENS, PART_SUMMARY_TOKENS)
-                for part in parts
-            )
-            reduce_cost = price.cost_micro(
-                len(parts) * PART_SUMMARY_TOKENS + DOCUMENT_OVERHEAD_TOKENS, output
-            )
-            estimate = part_costs + reduce_cost
-            # Every part must be read whole; only the final answer can be shortened.
-            minimum = part_costs + price.cost_micro(
-                len(parts) * PART_SUMMARY_TOKENS + DOCUMENT_OVERHEAD_TOKENS, shortest
-            )
-        view = await self._budgets.view(user)
-        return SummaryPlan(price, tokens, parts, estimate, minimum, view.remaining_micro)
+            return SummaryPlan(price, tokens, [document.text], estimate, minimum, view.remaining_micro)
+
+        part_room = max(1024, room - PART_SUMMARY_TOKENS)
+        parts = split_text(document.text, part_room)
+        # Counted in summaries, each at most PART_SUMMARY_TOKENS (max_tokens sees to it), so
+        # that what the plan promises to fit does fit, whatever the summaries say.
+        capacity = max(1, (room - DOCUMENT_OVERHEAD_TOKENS) // SUMMARY_SLOT_TOKENS)
+        batch = max(2, part_room // SUMMARY_SLOT_TOKENS)
+        levels = combining_levels(len(parts), capacity, batch)
+        map_cost = sum(
+            price.cost_micro(estimate_text_tokens(part) + DOCUMENT_OVERHEAD_TOKENS, PART_SUMMARY_TOKENS)
+            for part in parts
+        )
+        combine_cost = sum(levels) * price.cost_micro(
+            batch * SUMMARY_SLOT_TOKENS + DOCUMENT_OVERHEAD_TOKENS, PART_SUMMARY_TOKENS
+        )
+        final_input = (levels[-1] if levels else len(parts)) * SUMMARY_SLOT_TOKENS + DOCUMENT_OVERHEAD_TOKENS
+        # Every part must be read whole; only the final answer can be shortened.
+        estimate = map_cost + combine_cost + price.cost_micro(final_input, output)
+        minimum = map_cost + combine_cost + price.cost_micro(final_input, shortest)
+        return SummaryPlan(price, tokens, parts, estimate, minimum, view.remaining_micro, capacity, batch)
 
     def needs_confirmation(self, plan: SummaryPlan) -> bool:
         threshold = int(self._settings.document_confirm_threshold * 1_000_000)
@@ -197,58 +225,95 @@ class DocumentSummaries:
         question: str,
         progress: Callable[[int, int], Awaitable[None]],
     ) -> str | Refused:
-        """Map step of a map-reduce: a short summary of each part, each charged as it is made."""
-        summaries = []
+        """The map step of a map-reduce: a short summary of each part, then (if there are more than
+        the final answer can take) summaries of groups of summaries, each call charged as made.
+        Returns the summaries for the final answer, labelled, or Refused when the budget ran out."""
+        steps = plan.steps
+        done = 0
+        summaries: list[str] = []
+        total = len(plan.parts)
         for index, part in enumerate(plan.parts, start=1):
-            await progress(index, len(plan.parts))
-            messages = [
-                {"role": "system", "content": self._settings.system_prompt},
-                {"role": "system", "content": document_context(document.filename, part)},
-                {
-                    "role": "user",
-                    "content": (
-                        f"This is part {index} of {len(plan.parts)} of the document. Summarise this part "
-                        f"concisely, keeping facts that help answer: {question}"
-                    ),
-                },
+            done += 1
+            await progress(done, steps)
+            instruction = (
+                f"This is part {index} of {total} of the document. Summarise this part "
+                f"concisely, keeping facts that help answer: {question}"
+            )
+            summary = await self._summarise(
+                user, chat_id, plan, document_context(document.filename, part), instruction
+            )
+            if isinstance(summary, Refused):
+                return summary
+            summaries.append(summary)
+        while len(summaries) > plan.reduce_capacity:
+            batches = [
+                summaries[start : start + plan.combine_batch]
+                for start in range(0, len(summaries), plan.combine_batch)
             ]
-            prompt_tokens = estimate_text_tokens(part) + DOCUMENT_OVERHEAD_TOKENS
-            decision = await self._budgets.reserve_for_call(
-                user, plan.price, prompt_tokens, PART_SUMMARY_TOKENS, purpose="document"
-            )
-            if isinstance(decision, Refused):
-                return decision
-            try:
-                result = await self._kimi.chat(
-                    plan.price.model,
-                    messages,
-                    max_tokens=decision.max_tokens,
-                    context_length=plan.price.context_length,
+            combined: list[str] = []
+            for batch in batches:
+                done += 1
+                await progress(done, steps)
+                context = (
+                    f"Summaries of consecutive parts of the document «{document.filename}» follow.\n\n"
+                    + labelled(batch)
                 )
-            except BaseException:
-                await self._store.release(decision.reservation)
-                raise
-            usage = result.usage
-            cost = plan.price.cost_micro(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-            await self._store.settle(
-                decision.reservation,
-                cost,
-                [
-                    NewUsage(
-                        user_id=user.telegram_id,
-                        chat_id=chat_id,
-                        model=plan.price.model,
-                        prompt_tokens=usage.prompt_tokens,
-                        cached_tokens=usage.cached_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        cost_micro=cost,
-                        purpose="document",
-                        conversation_id=None,
-                    )
-                ],
+                instruction = (
+                    "Combine these summaries into one concise summary, in order, keeping facts that "
+                    f"help answer: {question}"
+                )
+                summary = await self._summarise(user, chat_id, plan, context, instruction)
+                if isinstance(summary, Refused):
+                    return summary
+                combined.append(summary)
+            summaries = combined
+        return labelled(summaries)
+
+    async def _summarise(
+        self, user: UserRecord, chat_id: int, plan: SummaryPlan, context: str, instruction: str
+    ) -> str | Refused:
+        """One charged, non-streamed call that summarises `context` within PART_SUMMARY_TOKENS."""
+        messages = [
+            {"role": "system", "content": self._settings.system_prompt},
+            {"role": "system", "content": context},
+            {"role": "user", "content": instruction},
+        ]
+        prompt_tokens = estimate_text_tokens(context) + DOCUMENT_OVERHEAD_TOKENS
+        decision = await self._budgets.reserve_for_call(
+            user, plan.price, prompt_tokens, PART_SUMMARY_TOKENS, purpose="document"
+        )
+        if isinstance(decision, Refused):
+            return decision
+        try:
+            result = await self._kimi.chat(
+                plan.price.model,
+                messages,
+                max_tokens=decision.max_tokens,
+                context_length=plan.price.context_length,
             )
-            summaries.append(f"[Part {index}/{len(plan.parts)}]\n{result.content.strip()}")
-        return "\n\n".join(summaries)
+        except BaseException:
+            await self._store.release(decision.reservation)
+            raise
+        usage = result.usage
+        cost = plan.price.cost_micro(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        await self._store.settle(
+            decision.reservation,
+            cost,
+            [
+                NewUsage(
+                    user_id=user.telegram_id,
+                    chat_id=chat_id,
+                    model=plan.price.model,
+                    prompt_tokens=usage.prompt_tokens,
+                    cached_tokens=usage.cached_tokens,
+                    completion_tokens=usage.completion_tokens,
+                    cost_micro=cost,
+                    purpose="document",
+                    conversation_id=None,
+                )
+            ],
+        )
+        return result.content.strip()
 
     async def _count(self, model: str, document: Document) -> int:
         try:
@@ -257,6 +322,12 @@ class DocumentSummaries:
             )
         except (KimiError, OSError, TimeoutError):
             return estimate_text_tokens(document.text) + DOCUMENT_OVERHEAD_TOKENS
+
+
+def labelled(summaries: list[str]) -> str:
+    return "\n\n".join(
+        f"[Part {index}/{len(summaries)}]\n{summary}" for index, summary in enumerate(summaries, start=1)
+    )
 
 
 def split_text(text: str, max_tokens: int) -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from telegram import Document as TelegramDocument
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -25,6 +26,8 @@ from storage import NewMessage
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "pending_documents"
+# A confirmation holds the document's text in memory: unanswered ones are dropped after an hour.
+PENDING_TTL = 3600.0
 
 register_texts(
     {
@@ -38,7 +41,7 @@ register_texts(
             "doc_no_text": "I found no text in this file.",
             "doc_download_failed": "I couldn't download this file from Telegram. Please try again.",
             "doc_reading": "📄 Reading «{name}»…",
-            "doc_part_progress": "📄 Summarising «{name}»: part {index} of {total}…",
+            "doc_part_progress": "📄 Summarising «{name}» in parts: step {index} of {total}…",
             "doc_parts_done": "📄 Read «{name}» in {total} parts; the summary follows.",
             "doc_confirm": "Summarising «{name}» ({tokens} tokens{parts}) will cost up to about {cost} 元点. "
             "You have {remaining} 元点 left.{capped} Go ahead?",
@@ -61,7 +64,7 @@ register_texts(
             "doc_no_text": "这个文件里没有找到文字。",
             "doc_download_failed": "无法从 Telegram 下载这个文件，请再试一次。",
             "doc_reading": "📄 正在读取《{name}》…",
-            "doc_part_progress": "📄 正在总结《{name}》：第 {index}/{total} 部分…",
+            "doc_part_progress": "📄 正在分部分总结《{name}》：第 {index}/{total} 步…",
             "doc_parts_done": "📄 已分 {total} 部分读完《{name}》，总结如下。",
             "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。{capped}继续吗？",
             "doc_confirm_parts": "，分 {count} 部分",
@@ -87,6 +90,11 @@ class PendingSummary:
     document: Document
     plan: SummaryPlan
     question: str
+    created: float = field(default_factory=time.monotonic)
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() - self.created > PENDING_TTL
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -99,14 +107,14 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A document in a group: only when its caption mentions the bot."""
+    """A document in a group: only when its caption mentions the bot, or it replies to the bot."""
     from handlers.groups import group_allowed
 
     svc = services(context)
     message = update.effective_message
     if message is None or message.document is None or not group_allowed(svc, message.chat.id):
         return
-    question = addressed_text(message, context.bot) if message.caption else None
+    question = addressed_text(message, context.bot)
     if question is None:
         return
     if await refuse_if_not_allowed(svc, update):
@@ -226,7 +234,10 @@ async def _ask_confirmation(
         text(lang, "unlimited") if plan.remaining_micro is None else format_points(plan.remaining_micro)
     )
     token = secrets.token_urlsafe(8)
-    context.application.bot_data.setdefault(PENDING_KEY, {})[token] = pending
+    pending_all: dict[str, PendingSummary] = context.application.bot_data.setdefault(PENDING_KEY, {})
+    for stale in [key for key, waiting in pending_all.items() if waiting.expired]:
+        del pending_all[stale]
+    pending_all[token] = pending
     parts = text(lang, "doc_confirm_parts", count=len(plan.parts)) if plan.split else ""
     keyboard = InlineKeyboardMarkup(
         [
@@ -257,7 +268,8 @@ async def on_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     _, choice, token = (query.data.split(":", 2) + ["", ""])[:3]
     pending_all: dict[str, PendingSummary] = context.application.bot_data.setdefault(PENDING_KEY, {})
     pending = pending_all.get(token)
-    if pending is None:
+    if pending is None or pending.expired:
+        pending_all.pop(token, None)
         await query.answer(text(lang, "doc_expired"), show_alert=True)
         return
     if pending.asker.from_user is None or pending.asker.from_user.id != query.from_user.id:
@@ -283,7 +295,7 @@ async def _run_summary(
     preamble = document.as_message()
     if pending.plan.split:
         status = await pending.asker.reply_text(
-            text(lang, "doc_part_progress", name=document.filename, index=1, total=len(pending.plan.parts))
+            text(lang, "doc_part_progress", name=document.filename, index=1, total=pending.plan.steps)
         )
 
         async def progress(index: int, total: int) -> None:

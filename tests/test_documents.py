@@ -12,12 +12,14 @@ import pytest
 from bot.budget import BudgetKeeper
 from bot.context_window import estimate_text_tokens
 from bot.documents import (
+    PART_SUMMARY_TOKENS,
     TELEGRAM_DOWNLOAD_LIMIT,
     Document,
     DocumentReader,
     DocumentRejected,
     DocumentSummaries,
     check_document,
+    combining_levels,
     split_text,
 )
 from bot.kimi import KimiClient, KimiConfig, KimiServerError
@@ -290,3 +292,25 @@ async def test_the_local_estimate_stands_in_when_kimi_cannot_count(
     fake_kimi.script_errors("/tokenizers/estimate-token-count", *[FakeError.server_error()] * 10)
     _, plan = await _plan(store, client, fake_kimi, "Otters.\n" * 100, "kimi-k2-0905-preview")
     assert plan.document_tokens >= estimate_text_tokens("Otters.\n" * 100)
+
+
+def test_combining_levels_shrink_the_summaries_until_they_fit():
+    assert combining_levels(5, 5, 4) == []
+    assert combining_levels(6, 5, 4) == [2]
+    assert combining_levels(100, 5, 4) == [25, 7, 2]
+    assert combining_levels(3, 1, 2) == [2, 1]
+
+
+async def test_a_planned_map_reduce_never_asks_more_than_the_context_holds(
+    store: Store, client: KimiClient, fake_kimi: FakeKimi
+):
+    text = "".join(f"Paragraph {n}: otters of river {n} eat fish.\n" for n in range(20000))
+    _, plan = await _plan(store, client, fake_kimi, text, "moonshot-v1-8k")
+
+    context = PRICES.get("moonshot-v1-8k").context_length
+    slot = PART_SUMMARY_TOKENS + 16
+    assert plan.combine_levels and plan.combine_levels[-1] <= plan.reduce_capacity
+    # A combining call (its summaries and its answer) and the final answer's input both fit.
+    assert plan.combine_batch * slot + PART_SUMMARY_TOKENS < context
+    assert plan.reduce_capacity * slot + 2048 < context
+    assert plan.steps == len(plan.parts) + sum(plan.combine_levels)

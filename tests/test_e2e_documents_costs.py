@@ -48,6 +48,23 @@ async def test_an_expensive_summary_waits_for_confirmation(start_bot, tg: FakeTe
     assert any("Otters hold hands" in m["content"] for m in chat_messages(fake_kimi) if m["role"] == "system")
 
 
+async def test_an_old_confirmation_has_expired(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, monkeypatch):
+    import handlers.documents
+
+    monkeypatch.setattr(handlers.documents, "PENDING_TTL", 0.0)  # an hour has passed, instantly
+    bot = await start_bot(document_confirm_threshold="0.5")
+    alice = tg.user()
+    await tg.send_document(alice, b"Otters live in rivers.\n", "plain.txt")
+    ask = await _confirmation(tg, alice.id)
+
+    query = await tg.press_button(alice, ask, next(d for d in ask.callback_data if d.startswith("doc:yes:")))
+    await tg.wait_until(lambda: tg.callback_answer(query))
+
+    assert tg.callback_answer(query)["text"] == "This request has expired. Please send the document again."
+    await tg.wait_idle()
+    assert fake_kimi.chat_requests == [] and ledger(bot) == []
+
+
 async def test_cancel_charges_nothing(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     bot = await start_bot(document_confirm_threshold="0.5")
     alice = tg.user()
@@ -82,9 +99,14 @@ async def test_only_the_sender_can_confirm_and_a_second_press_is_expired(
     assert fake_kimi.chat_requests == []
 
     fake_kimi.script(Reply(content="Otters, briefly.", chunk_tokens=2))
-    await tg.press_button(alice, ask, yes)
+    # A double tap: both presses reach the bot before the buttons are gone.
+    first = await tg.press_button(alice, ask, yes)
+    second = await tg.press_button(alice, ask, yes)
     await tg.wait_for_message(group.id, finished(tg, group.id, "Otters, briefly"), timeout=15)
+    await tg.wait_idle()
     assert len(fake_kimi.chat_requests) == 1
+    answers = [tg.callback_answer(first), tg.callback_answer(second)]
+    assert sum(1 for a in answers if "expired" in (a.get("text") or "")) == 1
     tg.assert_no_flood()
 
 
@@ -138,7 +160,7 @@ async def test_a_document_longer_than_the_context_is_summarised_in_charged_parts
 ):
     # moonshot-v1-8k: 8192 tokens of context; the text is several times that.
     bot = await start_bot(default_model="moonshot-v1-8k")
-    text = _long_text(900)
+    text = _long_text(600)  # a few parts, whose summaries the final answer takes at once
     alice = tg.user()
 
     await tg.send_document(alice, text.encode(), "rivers.txt")
@@ -180,10 +202,12 @@ async def test_a_document_longer_than_the_context_is_summarised_in_charged_parts
 
     # Progress was shown while the parts were read, and says when they are done.
     status = next(
-        m for m in tg.messages(alice.id) if "Summarising «rivers.txt»: part 1" in (m.versions[0].text or "")
+        m
+        for m in tg.messages(alice.id)
+        if "Summarising «rivers.txt» in parts: step 1" in (m.versions[0].text or "")
     )
     shown = [v.text for v in status.versions]
-    assert any(f"part {n} of {parts}" in v for v in shown for n in range(2, parts + 1))
+    assert any(f"step {n} of {parts}" in v for v in shown for n in range(2, parts + 1))
     assert status.visible_text == f"📄 Read «rivers.txt» in {parts} parts; the summary follows."
     # Each part, and the reduce, was charged as a document call, within the announced cost.
     rows = ledger(bot, alice.id)
@@ -194,3 +218,36 @@ async def test_a_document_longer_than_the_context_is_summarised_in_charged_parts
     assert file_requests(fake_kimi) == {"upload": 1, "content": 1, "delete": 1}
     assert fake_kimi.live_files == 0
     tg.assert_no_flood()
+
+
+async def test_a_huge_document_on_a_small_model_combines_summaries_before_the_final_answer(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # So many parts that their summaries, at up to 1,024 tokens each, would not fit moonshot-v1-8k
+    # at once: groups of summaries are summarised again first. The fake echoes every question.
+    bot = await start_bot(default_model="moonshot-v1-8k", document_confirm_threshold=10_000)
+    text = _long_text(2500)
+    alice = tg.user()
+
+    await tg.send_document(alice, text.encode(), "rivers.txt")
+    summary = await tg.wait_for_message(alice.id, finished(tg, alice.id, "echo: Summarise this"), timeout=30)
+
+    requests = [r.json for r in fake_kimi.chat_requests]
+    maps = [r for r in requests if r["messages"][-1]["content"].startswith("This is part ")]
+    combines = [r for r in requests if r["messages"][-1]["content"].startswith("Combine these summaries")]
+    reduce = requests[-1]["messages"]
+    assert len(maps) >= 10 and 2 <= len(combines) < len(maps)
+    assert len(requests) == len(maps) + len(combines) + 1
+    assert requests.index(combines[0]) == len(maps)  # every part first, then the combining
+    # Each combining call takes consecutive summaries, and every summary is taken once.
+    taken = [m["content"].count("[Part ") for r in combines for m in r["messages"] if m["role"] == "system"]
+    assert sum(taken) == len(maps)
+    # The final answer sees the combined summaries only, and every call stayed within the context.
+    final_context = "\n".join(m["content"] for m in reduce if m["role"] == "system")
+    assert final_context.count("[Part ") == len(combines)
+    assert "echo: Combine these summaries" in final_context and "This is part 1 of" not in final_context
+    assert all(r.status == 200 for r in fake_kimi.chat_requests)
+    assert summary.visible_text.startswith("echo: Summarise this document")
+    rows = ledger(bot, alice.id)
+    assert len(rows) == len(requests) and {row["purpose"] for row in rows} == {"document"}
+    assert fake_kimi.live_files == 0

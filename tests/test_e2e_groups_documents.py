@@ -36,6 +36,26 @@ async def test_a_document_whose_caption_mentions_the_bot_is_answered_quoting_it(
     tg.assert_no_flood()
 
 
+async def test_a_document_sent_in_reply_to_the_bot_is_summarised(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot()
+    group = tg.group()
+    alice = tg.user(first_name="Alice")
+    fake_kimi.script(
+        Reply(content="Send me a file."), Reply(content="The file is about otters.", chunk_tokens=2)
+    )
+    await tg.send_text(alice, f"{BOT} can you read files?", chat=group)
+    invitation = await tg.wait_for_message(group.id, finished(tg, group.id, "Send me a file."))
+
+    document = await tg.send_document(alice, b"Otters.\n", "plain.txt", chat=group, reply_to=invitation)
+    answer = await tg.wait_for_message(group.id, finished(tg, group.id, "about otters"), timeout=15)
+
+    assert answer.reply_to_message_id == document["message_id"]
+    assert chat_messages(fake_kimi)[-1]["content"].startswith("Summarise this document")
+    assert fake_kimi.live_files == 0
+
+
 @pytest.mark.parametrize("bot_status", ["member", "administrator"])
 async def test_a_document_not_meant_for_the_bot_is_not_even_downloaded(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, bot_status
