@@ -25,6 +25,7 @@ from bot.turn import (
     TurnStarted,
     TurnStatus,
 )
+from bot.turn_locks import Place
 from handlers.services import ActiveAnswer, BotServices, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
 from handlers.texts import language_of, text
@@ -87,13 +88,19 @@ async def answer(
     preamble: tuple[NewMessage, ...] = (),
     purpose: str = "chat",
     quote: Message | None = None,
+    place: Place | None = None,
 ) -> TurnOutcome | None:
-    """Run one turn for `message` and stream its answer into the chat (quoting `quote` in groups)."""
+    """Run one turn for `message` and stream its answer into the chat (quoting `quote` in groups).
+
+    `place`: the conversation queue place, when the caller took it on arrival and awaited other
+    work since (a document is read first); it is left when the answer is done."""
     sender = message.from_user
     if sender is None:
+        if place is not None:
+            place.leave()
         return None
     key = conversation_key(svc, message, sender.id)
-    place = svc.conversations.take_place(key)  # before any await: keeps the arrival order
+    place = place or svc.conversations.take_place(key)  # before any await: keeps the arrival order
     lang = language_of(sender.language_code)
     if not question.strip() and not preamble:
         place.leave()
