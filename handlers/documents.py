@@ -17,7 +17,8 @@ from bot.budget import Refused
 from bot.documents import Document, DocumentRejected, SummaryPlan, check_document
 from bot.kimi import KimiError
 from bot.pricing import format_points
-from handlers.chat import answer, known_user, refusal_text, refuse_if_not_allowed
+from bot.turn_locks import Place
+from handlers.chat import answer, conversation_key, known_user, refusal_text, refuse_if_not_allowed
 from handlers.services import BotServices, services
 from handlers.texts import language_of, register_texts, text
 from handlers.triggers import addressed_text
@@ -97,13 +98,26 @@ class PendingSummary:
         return time.monotonic() - self.created > PENDING_TTL
 
 
+def _take_place(svc: BotServices, asker: Message) -> Place:
+    """The asker's place in their conversation, taken on arrival (before any await): a question
+    sent right after a document is then answered after the document joined the conversation."""
+    assert asker.from_user is not None
+    return svc.conversations.take_place(conversation_key(svc, asker, asker.from_user.id))
+
+
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A document in a private chat: always for us."""
     svc = services(context)
     message = update.effective_message
-    if message is None or message.document is None or await refuse_if_not_allowed(svc, update):
+    if message is None or message.document is None or message.from_user is None:
         return
-    await summarise_document(context, svc, asker=message, document_message=message, question=message.caption)
+    place = _take_place(svc, message)
+    try:
+        if await refuse_if_not_allowed(svc, update):
+            return
+        await summarise_document(context, svc, message, message, message.caption, place)
+    finally:
+        place.leave()
 
 
 async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -112,14 +126,20 @@ async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
     svc = services(context)
     message = update.effective_message
-    if message is None or message.document is None or not group_allowed(svc, message.chat.id):
+    if message is None or message.document is None or message.from_user is None:
+        return
+    if not group_allowed(svc, message.chat.id):
         return
     question = addressed_text(message, context.bot)
     if question is None:
         return
-    if await refuse_if_not_allowed(svc, update):
-        return
-    await summarise_document(context, svc, asker=message, document_message=message, question=question)
+    place = _take_place(svc, message)
+    try:
+        if await refuse_if_not_allowed(svc, update):
+            return
+        await summarise_document(context, svc, message, message, question, place)
+    finally:
+        place.leave()
 
 
 async def summarise_replied_document(
@@ -128,27 +148,34 @@ async def summarise_replied_document(
     """A message addressed to the bot that replies to a document: that document is the subject."""
     message = update.effective_message
     replied = message.reply_to_message if message else None
-    if message is None or replied is None or replied.document is None:
+    if message is None or message.from_user is None or replied is None or replied.document is None:
         return False
-    await summarise_document(
-        context, services(context), asker=message, document_message=replied, question=question
-    )
+    svc = services(context)
+    place = _take_place(svc, message)
+    try:
+        await summarise_document(context, svc, message, replied, question, place)
+    finally:
+        place.leave()
     return True
 
 
 async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     message = update.effective_message
-    if message is None or await refuse_if_not_allowed(svc, update):
+    if message is None or message.from_user is None:
         return
-    replied = message.reply_to_message
-    if replied is None or replied.document is None:
-        lang = language_of(message.from_user.language_code if message.from_user else None)
-        await message.reply_text(text(lang, "summary_usage"))
-        return
-    await summarise_document(
-        context, svc, asker=message, document_message=replied, question=" ".join(context.args or [])
-    )
+    place = _take_place(svc, message)
+    try:
+        if await refuse_if_not_allowed(svc, update):
+            return
+        replied = message.reply_to_message
+        if replied is None or replied.document is None:
+            lang = language_of(message.from_user.language_code)
+            await message.reply_text(text(lang, "summary_usage"))
+            return
+        await summarise_document(context, svc, message, replied, " ".join(context.args or []), place)
+    finally:
+        place.leave()
 
 
 async def on_unsupported_private(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -167,7 +194,10 @@ async def summarise_document(
     asker: Message,
     document_message: Message,
     question: str | None,
+    place: Place,
 ) -> None:
+    """Read the document and answer about it in `place`; the caller leaves the place afterwards
+    (a confirmation does not keep it: the conversation goes on while the button waits)."""
     sender = asker.from_user
     telegram_document = document_message.document
     if sender is None or telegram_document is None:
@@ -218,7 +248,9 @@ async def summarise_document(
             context, svc, PendingSummary(asker, document_message, document, plan, question), lang
         )
         return
-    await _run_summary(context, svc, PendingSummary(asker, document_message, document, plan, question), lang)
+    await _run_summary(
+        context, svc, PendingSummary(asker, document_message, document, plan, question), lang, place
+    )
 
 
 async def _download(context: ContextTypes.DEFAULT_TYPE, document: TelegramDocument) -> bytes:
@@ -285,11 +317,16 @@ async def on_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if choice != "yes":
         await pending.asker.reply_text(text(lang, "doc_cancelled"))
         return
-    await _run_summary(context, services(context), pending, lang)
+    svc = services(context)
+    place = _take_place(svc, pending.asker)
+    try:
+        await _run_summary(context, svc, pending, lang, place)
+    finally:
+        place.leave()
 
 
 async def _run_summary(
-    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, pending: PendingSummary, lang: str
+    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, pending: PendingSummary, lang: str, place: Place
 ) -> None:
     document = pending.document
     preamble = document.as_message()
@@ -353,4 +390,5 @@ async def _run_summary(
         preamble=(preamble,),
         purpose="document",
         quote=pending.quote,
+        place=place,
     )

@@ -170,3 +170,33 @@ async def test_the_same_file_again_or_in_another_chat_is_read_from_the_cache(
             "Otters use stones" in m["content"] for m in request.json["messages"] if m["role"] == "system"
         )
     assert fake_kimi.live_files == 0
+
+
+async def test_a_question_sent_right_after_the_document_waits_for_it(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # People send a file and type their question as a separate message at once: the question must
+    # be answered after the document joined the conversation, not before, without it.
+    await start_bot()
+    fake_kimi.script(
+        Reply(content="A report on otters.", chunk_tokens=2),
+        Reply(content="At night they hold hands.", chunk_tokens=2),
+    )
+    alice = tg.user()
+    await tg.send_document(alice, make_pdf("Otters hold hands", "while sleeping"), "report.pdf")
+    await tg.send_text(alice, "What do they do at night?")
+    await tg.wait_until(
+        lambda: (
+            sum(1 for m in tg.messages(alice.id) if m.visible_text.endswith(".") and not m.callback_data) >= 2
+        ),
+        timeout=15,
+    )
+
+    summary_request, question_request = (r.json["messages"] for r in fake_kimi.chat_requests)
+    assert summary_request[-1]["content"].startswith("Summarise this document")
+    assert question_request[-1] == {"role": "user", "content": "What do they do at night?"}
+    assert any(m["role"] == "system" and "Otters hold hands" in m["content"] for m in question_request)
+    assert [m.visible_text for m in tg.messages(alice.id)] == [
+        "A report on otters.",
+        "At night they hold hands.",
+    ]
