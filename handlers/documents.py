@@ -212,7 +212,8 @@ async def summarise_document(
     user = await known_user(svc, sender)
     question = (question or "").strip() or text(lang, "doc_default_question")
     try:
-        await context.bot.send_chat_action(asker.chat.id, ChatAction.TYPING)
+        thread_id = asker.message_thread_id if asker.is_topic_message else None
+        await context.bot.send_chat_action(asker.chat.id, ChatAction.TYPING, message_thread_id=thread_id)
     except TelegramError:
         pass
     try:

@@ -56,6 +56,25 @@ async def test_a_document_sent_in_reply_to_the_bot_is_summarised(
     assert fake_kimi.live_files == 0
 
 
+async def test_a_document_in_a_forum_topic_is_answered_in_that_topic(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot(group_context="per_topic")
+    forum = tg.group(forum=True)
+    alice = tg.user(first_name="Alice")
+    topic = await tg.create_topic(forum, "Reports")
+    fake_kimi.script(Reply(content="A report on otters.", chunk_tokens=2))
+
+    document = await tg.send_document(
+        alice, make_pdf("Otters hold hands"), "report.pdf", chat=forum, caption=BOT, thread_id=topic
+    )
+    answer = await tg.wait_for_message(forum.id, finished(tg, forum.id, "A report on otters."), timeout=15)
+
+    assert answer.thread_id == topic and answer.reply_to_message_id == document["message_id"]
+    assert {action.thread_id for action in tg.chat_actions(forum.id)} == {topic}
+    assert fake_kimi.live_files == 0
+
+
 @pytest.mark.parametrize("bot_status", ["member", "administrator"])
 async def test_a_document_not_meant_for_the_bot_is_not_even_downloaded(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, bot_status
