@@ -11,6 +11,7 @@ from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
 from tests.test_e2e_documents_helpers import (
     chat_messages,
+    every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     file_requests,
     finished,
     ledger,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
-from tests.fakes.kimi import FakeKimi, Reply
+from tests.fakes.kimi import FakeKimi, Reply, count_prompt_tokens
 from tests.fakes.telegram import FakeTelegram
 from tests.test_e2e_documents_helpers import (
     chat_messages,
+    every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     file_requests,
     finished,
     ledger,
@@ -33,6 +34,11 @@ async def test_an_expensive_summary_waits_for_confirmation(start_bot, tg: FakeTe
     assert cost and float(cost.group(1)) > 0.5, ask.visible_text
     assert "report.pdf" in ask.visible_text and "1000.00 元点 left" in ask.visible_text
     assert [b["text"] for row in ask.buttons for b in row] == ["✅ Summarise", "✖ Cancel"]
+    # The tokens were counted by Kimi's tokenizer, on the document as it will be sent.
+    counted = [r for r in fake_kimi.requests if r.path == "/v1/tokenizers/estimate-token-count"]
+    assert counted and "Otters hold hands" in counted[0].json["messages"][0]["content"]
+    expected = count_prompt_tokens(counted[0].json["messages"])
+    assert f"({expected} tokens)" in ask.visible_text
     await tg.wait_idle()
     assert fake_kimi.chat_requests == []  # nothing is spent before the user agrees
     assert fake_kimi.live_files == 0  # the text was read already; the remote file is gone

@@ -1,5 +1,6 @@
-"""Shared by the document and group end-to-end tests: real small files, and looks into the bot's
-database and into what it asked Kimi. (No tests here.)"""
+"""Shared by the document and group end-to-end tests: real small files, looks into the bot's
+database and into what it asked Kimi, and the check that no remote file outlives a test.
+(No tests here; a test module imports `every_uploaded_file_is_deleted` to apply it.)"""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ import io
 import sqlite3
 from typing import Any
 
+import pytest
 from fpdf import FPDF
 
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram, StoredMessage
 from tests.harness import RunningBot
+
+
+@pytest.fixture(autouse=True)
+async def every_uploaded_file_is_deleted(fake_kimi: FakeKimi):
+    """After each test, with the bot stopped: Kimi holds none of the files the bot uploaded."""
+    yield
+    assert fake_kimi.live_files == 0, f"files left on Kimi: {list(fake_kimi.files.values())}"
 
 
 def make_pdf(*lines: str) -> bytes:

@@ -8,7 +8,12 @@ import pytest
 from tests.fakes.kimi import ExtractionFailure, FakeKimi
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import RunningBot
-from tests.test_e2e_documents_helpers import file_requests, ledger, spent_micro
+from tests.test_e2e_documents_helpers import (
+    every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
+    file_requests,
+    ledger,
+    spent_micro,
+)
 
 MB = 1024 * 1024
 

@@ -7,7 +7,12 @@ import pytest
 
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
-from tests.test_e2e_documents_helpers import chat_messages, finished, ledger
+from tests.test_e2e_documents_helpers import (
+    chat_messages,
+    every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
+    finished,
+    ledger,
+)
 
 BOT = "@kimi_test_bot"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
+from tests.test_e2e_documents_helpers import every_uploaded_file_is_deleted  # noqa: F401 (autouse)
 
 BOT = "@kimi_test_bot"
 
