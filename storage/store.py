@@ -3,6 +3,8 @@ and returns plain records, so callers never hold a session or see SQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -41,6 +43,10 @@ class Store:
         self._engine: AsyncEngine | None = None
         self._read: async_sessionmaker[AsyncSession] | None = None
         self._write: async_sessionmaker[AsyncSession] | None = None
+        # SQLite has one writer at a time and its busy handler sleeps and polls instead of queueing;
+        # queueing our own writers in-process keeps the tail latency flat (other processes still
+        # wait on the busy timeout). PostgreSQL needs no such thing.
+        self._sqlite_writer = asyncio.Lock() if self._url.get_backend_name() == "sqlite" else None
 
     @property
     def database_url(self) -> URL:
@@ -79,7 +85,7 @@ class Store:
         """One transaction, committed on success, rolled back on any exception."""
         if self._write is None:
             raise RuntimeError("Store.start() has not been awaited")
-        async with self._write.begin() as session:
+        async with self._sqlite_writer or contextlib.nullcontext(), self._write.begin() as session:
             yield session
 
     # users
