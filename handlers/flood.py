@@ -12,6 +12,7 @@ edit shows everything received meanwhile. Essential calls (a final message) wait
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections import deque
@@ -122,8 +123,7 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
         retry = (rate_limit_args or {}).get("retry", True)
         attempt = 0
         while True:
-            if counted:
-                await self._take_slot(chat_id)
+            sent_at = await self._take_slot(chat_id) if counted else None
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -136,8 +136,11 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
                 if not retry or attempt > self.max_retries:
                     raise
                 await asyncio.sleep(wait)
+            finally:
+                if sent_at is not None:
+                    self._landed(chat_id, sent_at)
 
-    async def _take_slot(self, chat_id: int | str) -> None:
+    async def _take_slot(self, chat_id: int | str) -> float:
         lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
         async with lock:  # FIFO per chat, so a burst keeps its order
             # Polling the clock (not an Event): slots free up by time passing, not by a signal.
@@ -146,6 +149,19 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
             now = self._clock()
             self._sent.setdefault(chat_id, deque()).append(now)
             self._global.append(now)
+            return now
+
+    def _landed(self, chat_id: int | str, sent_at: float) -> None:
+        """Move a slot from when the request left to when its answer came back.
+
+        Telegram counts a message when it arrives, somewhere in between; counting from the later
+        end keeps the window conservative however slow the request was.
+        """
+        now = self._clock()
+        for times in (self._sent.get(chat_id), self._global):
+            if times is not None and sent_at in times:
+                times.remove(sent_at)
+                bisect.insort(times, now)
 
     def _block(self, chat_id: int | str | None, seconds: float) -> None:
         until = self._clock() + seconds
