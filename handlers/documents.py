@@ -21,7 +21,7 @@ from bot.turn_locks import Place
 from handlers.chat import answer, conversation_key, known_user, refusal_text, refuse_if_not_allowed
 from handlers.services import BotServices, services
 from handlers.texts import language_of, register_texts, text
-from handlers.triggers import addressed_text
+from handlers.triggers import addressed_text, caption_command
 from storage import NewMessage
 
 log = logging.getLogger(__name__)
@@ -111,17 +111,21 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     if message is None or message.document is None or message.from_user is None:
         return
+    question = caption_command(message, context.bot, "summary")
     place = _take_place(svc, message)
     try:
         if await refuse_if_not_allowed(svc, update):
             return
-        await summarise_document(context, svc, message, message, message.caption, place)
+        if question is None:
+            question = message.caption
+        await summarise_document(context, svc, message, message, question, place)
     finally:
         place.leave()
 
 
 async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A document in a group: only when its caption mentions the bot, or it replies to the bot."""
+    """A document in a group: only when its caption mentions the bot or is /summary, or the
+    document replies to one of the bot's messages."""
     from handlers.groups import group_allowed
 
     svc = services(context)
@@ -130,7 +134,9 @@ async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         return
     if not group_allowed(svc, message.chat.id):
         return
-    question = addressed_text(message, context.bot)
+    question = caption_command(message, context.bot, "summary")
+    if question is None:
+        question = addressed_text(message, context.bot)
     if question is None:
         return
     place = _take_place(svc, message)

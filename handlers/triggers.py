@@ -36,6 +36,22 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
     return " ".join(text.split()) if "\n" not in text else text.strip()
 
 
+def caption_command(message: Message, bot: Bot, command: str) -> str | None:
+    """What follows `/command` (or `/command@this_bot`) at the start of a caption, else None.
+
+    Telegram runs no command handler on captions, so a document sent with "/summary" as its
+    caption reaches the document handler, which asks here."""
+    entities = message.parse_caption_entities(MessageEntity.BOT_COMMAND)
+    caption = message.caption or ""
+    for entity, value in entities.items():
+        if entity.offset != 0:
+            continue
+        name, _, target = value[1:].partition("@")
+        if name.lower() == command and (not target or target.lower() == (bot.username or "").lower()):
+            return " ".join(_cut_utf16(caption, 0, entity.length).split())
+    return None
+
+
 def _bot_mentions(message: Message, bot: Bot) -> list[MessageEntity]:
     username = (bot.username or "").lower()
     found = []

@@ -125,6 +125,17 @@ async def test_the_caption_question_is_answered_with_the_document_as_context(
     assert kept == [("system", "document"), ("user", "text"), ("assistant", "text")]
 
 
+async def test_summary_as_the_caption_asks_for_the_default_summary(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot()
+    fake_kimi.script(Reply(content="Otters, in short.", chunk_tokens=2))
+    alice = tg.user()
+    await tg.send_document(alice, b"Otters eat fish.\n", "plain.txt", caption="/summary")
+    await tg.wait_for_message(alice.id, finished(tg, alice.id, "Otters, in short."), timeout=15)
+    assert chat_messages(fake_kimi)[-1]["content"].startswith("Summarise this document")
+
+
 async def test_a_follow_up_question_still_sends_the_document(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):

@@ -127,6 +127,26 @@ async def test_a_member_replying_to_a_document_gets_it_summarised_and_pays(
     assert fake_kimi.live_files == 0
 
 
+@pytest.mark.parametrize(
+    ("caption", "question"),
+    [("/summary", "Summarise this document"), ("/summary@kimi_test_bot in one line", "in one line")],
+)
+async def test_a_document_sent_with_summary_as_its_caption_is_summarised(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, caption, question
+):
+    # Telegram runs no command on a caption: the document itself must see its /summary.
+    await start_bot()
+    group = tg.group()
+    alice = tg.user()
+    fake_kimi.script(Reply(content="Otters, in short.", chunk_tokens=2))
+
+    document = await tg.send_document(alice, b"Otters eat fish.\n", "plain.txt", chat=group, caption=caption)
+    answer = await tg.wait_for_message(group.id, finished(tg, group.id, "Otters, in short."), timeout=15)
+
+    assert answer.reply_to_message_id == document["message_id"]
+    assert chat_messages(fake_kimi)[-1]["content"].startswith(question)
+
+
 async def test_summary_without_a_document_explains_itself(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     await start_bot()
     group = tg.group()
