@@ -14,7 +14,14 @@ from pathlib import PurePosixPath
 
 from bot.budget import BudgetKeeper, Refused
 from bot.context_window import estimate_text_tokens
-from bot.kimi import KimiClient, KimiError, KimiFileExtractionFailed
+from bot.kimi import (
+    KimiClient,
+    KimiConnectionError,
+    KimiError,
+    KimiFileExtractionFailed,
+    KimiServerError,
+    KimiTimeout,
+)
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
 from storage import NewMessage, NewUsage, Store, UserRecord
@@ -83,6 +90,7 @@ class DocumentReader:
     def __init__(self, store: Store, kimi: KimiClient) -> None:
         self._store = store
         self._kimi = kimi
+        self._reading: set[str] = set()  # files uploaded and not yet deleted: not orphans
 
     async def read(
         self, file_unique_id: str, filename: str, download: Callable[[], Awaitable[bytes]]
@@ -101,13 +109,33 @@ class DocumentReader:
         return Document(file_unique_id, filename, text)
 
     async def _extract(self, data: bytes, filename: str) -> str:
-        uploaded = await self._kimi.upload(data, filename, purpose="file-extract")
+        try:
+            uploaded = await self._kimi.upload(data, filename, purpose="file-extract")
+        except (KimiConnectionError, KimiTimeout, KimiServerError, asyncio.CancelledError):
+            # The platform may have stored the file before its answer was lost (or the wait for it
+            # was cancelled, or a retried upload stored it twice): find such files by name and
+            # size, and delete them.
+            await self._delete_orphans(filename, len(data))
+            raise
+        self._reading.add(uploaded.id)
         try:
             if uploaded.status == "error":
                 raise KimiFileExtractionFailed(uploaded.status_details or "extraction failed")
             return await self._kimi.file_content(uploaded.id)
         finally:
             await self._delete(uploaded.id)
+            self._reading.discard(uploaded.id)
+
+    async def _delete_orphans(self, filename: str, size: int) -> None:
+        try:
+            stored = await asyncio.shield(self._kimi.list_files())
+        except (KimiError, OSError, TimeoutError) as error:
+            log.error("could not look for orphaned Kimi files named %r: %s", filename, error)
+            return
+        for orphan in stored:
+            if orphan.filename == filename and orphan.bytes == size and orphan.id not in self._reading:
+                log.warning("deleting Kimi file %s left by a failed upload", orphan.id)
+                await self._delete(orphan.id)
 
     async def _delete(self, file_id: str) -> None:
         for attempt in range(3):

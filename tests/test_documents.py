@@ -22,7 +22,7 @@ from bot.documents import (
     combining_levels,
     split_text,
 )
-from bot.kimi import KimiClient, KimiConfig, KimiServerError
+from bot.kimi import KimiClient, KimiConfig, KimiConnectionError, KimiServerError
 from bot.pricing import load_price_table
 from bot.settings import Settings
 from storage import Store
@@ -196,6 +196,48 @@ async def test_reader_keeps_trying_to_delete_after_a_failed_delete(
 
     assert document.text == "Otters.\n"
     assert len(attempts) == 2 and fake_kimi.live_files == 0
+
+
+async def test_reader_deletes_a_file_stored_by_an_upload_whose_answer_was_lost(
+    store: Store, client: KimiClient, fake_kimi: FakeKimi, monkeypatch
+):
+    unrelated = await client.upload(b"Beavers.\n", "other.txt")  # another read in progress
+    real_upload = client.upload
+
+    async def answer_lost(data: bytes, filename: str, purpose: str = "file-extract"):
+        await real_upload(data, filename, purpose)  # stored on Kimi...
+        raise KimiConnectionError("connection reset by peer")  # ...but we never learn its id
+
+    monkeypatch.setattr(client, "upload", answer_lost)
+    reader = DocumentReader(store, client)
+
+    with pytest.raises(KimiConnectionError):
+        await reader.read("AgAD8", "notes.txt", _downloads(b"Otters.\n", []))
+
+    assert list(fake_kimi.files) == [unrelated.id]
+    await client.delete_file(unrelated.id)
+
+
+async def test_reader_deletes_a_file_whose_upload_was_cancelled(
+    store: Store, client: KimiClient, fake_kimi: FakeKimi, monkeypatch
+):
+    real_upload = client.upload
+    stored = asyncio.Event()
+
+    async def slow_answer(data: bytes, filename: str, purpose: str = "file-extract"):
+        await real_upload(data, filename, purpose)
+        stored.set()
+        await asyncio.sleep(60)  # the answer is slow to come back; the bot shuts down meanwhile
+
+    monkeypatch.setattr(client, "upload", slow_answer)
+    reader = DocumentReader(store, client)
+    task = asyncio.create_task(reader.read("AgAD9", "notes.txt", _downloads(b"Otters.\n", [])))
+    await asyncio.wait_for(stored.wait(), 5)
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert fake_kimi.live_files == 0
 
 
 async def test_reader_refuses_an_empty_download_without_uploading(
