@@ -90,6 +90,14 @@ class Settings(BaseSettings):
                 raise ValueError("expected comma-separated integer Telegram ids") from None
         return value
 
+    @field_validator("telegram_bot_token", "moonshot_api_key", mode="before")
+    @classmethod
+    def _required_not_blank(cls, value: object) -> object:
+        # `.env.example` copied as is leaves these blank: that is "missing", not a token.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; set it in the environment or .env")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -130,7 +138,7 @@ def describe_validation_error(error: ValidationError) -> str:
     problems = []
     for issue in error.errors():
         name = str(issue["loc"][0]).upper() if issue["loc"] else "settings"
-        reason = issue["msg"]
+        reason = issue["msg"].removeprefix("Value error, ")
         if issue["type"] == "enum":
             reason = "expected one of: " + str(issue.get("ctx", {}).get("expected", ""))
         problems.append(f"{name}: {reason}")

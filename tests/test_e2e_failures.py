@@ -238,3 +238,11 @@ async def test_a_service_that_stays_down_gets_a_clear_reply(start_bot, tg: FakeT
     assert "try again" in reply.text.lower() and "Traceback" not in reply.text
     assert 2 <= len(fake_kimi.chat_requests) <= 6  # retried with backoff, within a bounded number
     assert await bot.services.store.usage_totals(user.id) == []
+
+
+def test_blank_required_settings_from_the_example_file_are_named(tmp_path: Path):
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text(encoding="utf-8"), encoding="utf-8")
+    result = run_bot_process({}, tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0] and "empty" in lines[0]
