@@ -3,8 +3,14 @@ within Telegram's 20 messages a minute per group (edits included) without a sing
 
 from __future__ import annotations
 
+import asyncio
+
+from bot.runtime import serve
+from handlers.flood import FloodGuard
+from handlers.services import BotServices
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import bot_settings
 from tests.test_e2e_documents_helpers import every_uploaded_file_is_deleted  # noqa: F401 (autouse)
 
 BOT = "@kimi_test_bot"
@@ -56,3 +62,49 @@ async def test_three_members_streaming_at_once_all_see_progress_without_flood_er
     ]
     times = sorted(c.time for c in counted)
     assert all(b - a >= 60 for a, b in zip(times, times[20:], strict=False))
+
+
+async def test_when_a_groups_allowance_runs_out_progress_waits_and_every_answer_still_arrives(
+    tmp_path, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # The same rule at a smaller scale, so that it binds within seconds: 6 messages per 6 s, on
+    # both sides (the fake Telegram enforces it, the bot's flood guard is told it).
+    tg.flood_limits.group_per_minute, tg.flood_limits.group_window = 6, 6.0
+    guard = FloodGuard(group_limit=6, group_window=6.0)
+    stop = asyncio.Event()
+    ready: asyncio.Future[BotServices] = asyncio.get_running_loop().create_future()
+    running = asyncio.create_task(
+        serve(bot_settings(tmp_path, tg, fake_kimi), stop, guard=guard, ready=ready)
+    )
+    try:
+        await asyncio.wait_for(ready, 30)
+        group = tg.group()
+        members = [tg.user(first_name=name) for name in ("Alice", "Bob", "Carol")]
+        fake_kimi.script(*(Reply(content=_answer(f"#{n}"), chunk_tokens=2, delay=0.12) for n in range(3)))
+        for member in members:
+            await tg.send_text(member, f"{BOT} tell me about otters", chat=group)
+        await tg.wait_until(lambda: len(tg.messages(group.id)) >= 1, timeout=10)
+        help_request = await tg.send_text(tg.user(first_name="Dave"), "/help@kimi_test_bot", chat=group)
+
+        def finals() -> list:
+            return [
+                m for m in tg.messages(group.id) if m.visible_text.endswith(" done.") and not m.callback_data
+            ]
+
+        await tg.wait_until(lambda: len(finals()) == 3, timeout=60, description="three finished answers")
+        await tg.wait_until(
+            lambda: any(m.reply_to_message_id == help_request["message_id"] for m in tg.messages(group.id))
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+
+    tg.assert_no_flood()
+    assert {m.visible_text for m in finals()} == {_answer(f"#{n}") for n in range(3)}
+    counted = sorted(
+        c.time for c in tg.calls() if c.chat_id == group.id and c.method in ("sendMessage", "editMessageText")
+    )
+    assert len(counted) > 6  # the allowance really ran out
+    assert all(b - a >= 6.0 for a, b in zip(counted, counted[6:], strict=False))
+    for message in finals():  # everyone saw a partial answer before the end
+        assert any(v.text and not v.text.endswith(" done.") for v in message.versions)
