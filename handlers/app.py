@@ -24,6 +24,7 @@ from handlers.texts import language_of, text
 log = logging.getLogger(__name__)
 
 NEW_MESSAGES = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
+FILES = filters.Document.ALL | filters.PHOTO  # photos are read too: text in images is extracted
 
 
 def build_application(svc: BotServices) -> Application:
@@ -67,11 +68,11 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(commands.on_model_button, pattern=r"^model:"))
     application.add_handler(CallbackQueryHandler(documents.on_confirm_button, pattern=r"^doc:"))
     application.add_handler(
-        MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & filters.Document.ALL, documents.on_document)
+        MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, documents.on_document)
     )
     application.add_handler(
         MessageHandler(
-            NEW_MESSAGES & filters.ChatType.GROUPS & filters.Document.ALL, documents.on_group_document
+            NEW_MESSAGES & filters.ChatType.GROUPS & FILES, documents.on_group_document
         )
     )
     application.add_handler(
@@ -86,7 +87,7 @@ def register_handlers(application: Application) -> None:
     )
     application.add_handler(
         MessageHandler(
-            NEW_MESSAGES & filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.Document.ALL,
+            NEW_MESSAGES & filters.ChatType.PRIVATE & ~filters.TEXT & ~FILES,
             documents.on_unsupported_private,
         )
     )

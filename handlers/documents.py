@@ -7,7 +7,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from telegram import Document as TelegramDocument
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
@@ -98,6 +97,29 @@ class PendingSummary:
         return time.monotonic() - self.created > PENDING_TTL
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file to read: a document, or the largest size of a photo (photos with text are read too)."""
+
+    file_id: str
+    file_unique_id: str
+    file_name: str | None
+    mime_type: str | None
+    file_size: int | None
+
+
+def attachment_of(message: Message | None) -> Attachment | None:
+    if message is None:
+        return None
+    if message.document is not None:
+        doc = message.document
+        return Attachment(doc.file_id, doc.file_unique_id, doc.file_name, doc.mime_type, doc.file_size)
+    if message.photo:
+        photo = message.photo[-1]
+        return Attachment(photo.file_id, photo.file_unique_id, "photo.jpg", "image/jpeg", photo.file_size)
+    return None
+
+
 def _take_place(svc: BotServices, asker: Message) -> Place:
     """The asker's place in their conversation, taken on arrival (before any await): a question
     sent right after a document is then answered after the document joined the conversation."""
@@ -109,7 +131,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """A document in a private chat: always for us."""
     svc = services(context)
     message = update.effective_message
-    if message is None or message.document is None or message.from_user is None:
+    if attachment_of(message) is None or message.from_user is None:
         return
     question = caption_command(message, context.bot, "summary")
     place = _take_place(svc, message)
@@ -130,7 +152,7 @@ async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
     svc = services(context)
     message = update.effective_message
-    if message is None or message.document is None or message.from_user is None:
+    if attachment_of(message) is None or message.from_user is None:
         return
     if not group_allowed(svc, message.chat.id):
         return
@@ -154,7 +176,7 @@ async def summarise_replied_document(
     """A message addressed to the bot that replies to a document: that document is the subject."""
     message = update.effective_message
     replied = message.reply_to_message if message else None
-    if message is None or message.from_user is None or replied is None or replied.document is None:
+    if message is None or message.from_user is None or attachment_of(replied) is None:
         return False
     svc = services(context)
     place = _take_place(svc, message)
@@ -175,7 +197,7 @@ async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         if await refuse_if_not_allowed(svc, update):
             return
         replied = message.reply_to_message
-        if replied is None or replied.document is None:
+        if attachment_of(replied) is None:
             lang = language_of(message.from_user.language_code)
             await message.reply_text(text(lang, "summary_usage"))
             return
@@ -185,7 +207,7 @@ async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_unsupported_private(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Photos, voice, stickers… in a private chat: say what the bot can read instead of staying silent."""
+    """Voice, stickers, videos… in a private chat: say what the bot can read instead of staying silent."""
     svc = services(context)
     message = update.effective_message
     if message is None or message.from_user is None or await refuse_if_not_allowed(svc, update):
@@ -205,7 +227,7 @@ async def summarise_document(
     """Read the document and answer about it in `place`; the caller leaves the place afterwards
     (a confirmation does not keep it: the conversation goes on while the button waits)."""
     sender = asker.from_user
-    telegram_document = document_message.document
+    telegram_document = attachment_of(document_message)
     if sender is None or telegram_document is None:
         return
     lang = language_of(sender.language_code)
@@ -260,7 +282,7 @@ async def summarise_document(
     )
 
 
-async def _download(context: ContextTypes.DEFAULT_TYPE, document: TelegramDocument) -> bytes:
+async def _download(context: ContextTypes.DEFAULT_TYPE, document: Attachment) -> bytes:
     telegram_file = await context.bot.get_file(document.file_id)
     return bytes(await telegram_file.download_as_bytearray())
 

@@ -543,6 +543,42 @@ class FakeTelegram:
         )
         return self._deliver(target, message)
 
+    async def send_photo(
+        self,
+        user: User,
+        data: bytes,
+        caption: str | None = None,
+        chat: Chat | int | None = None,
+        reply_to: StoredMessage | JSON | int | None = None,
+        thread_id: int | None = None,
+    ) -> JSON:
+        """The user sends a photo: Telegram delivers it in several sizes, smallest first, each a file
+        of its own (the thumbnail here is a stand-in of a few bytes)."""
+        target = self._chat(chat) if chat is not None else self.private_chat(user)
+        thumbnail = self.world.add_file(data[:64], file_name=None, mime_type=None, size=None, kind="photos")
+        full = self.world.add_file(data, file_name=None, mime_type=None, size=None, kind="photos")
+        sizes = [
+            {
+                "file_id": f.file_id,
+                "file_unique_id": f.file_unique_id,
+                "width": w,
+                "height": h,
+                "file_size": f.size,
+            }
+            for f, w, h in ((thumbnail, 90, 60), (full, 1280, 853))
+        ]
+        caption_text = normalise(caption, [], allow_empty=True) if caption else None
+        message = self._user_message(
+            target,
+            user,
+            reply_to,
+            thread_id,
+            photo=sizes,
+            caption=caption_text.text if caption_text else None,
+            caption_entities=caption_text.entities if caption_text else [],
+        )
+        return self._deliver(target, message)
+
     async def edit_text(self, message: StoredMessage | JSON, text: str) -> JSON:
         """The user edits one of their messages: the bot gets an edited_message update."""
         stored = self._stored(message)

@@ -119,6 +119,7 @@ class StoredMessage:
     caption: str | None = None
     caption_entities: list[Entity] = field(default_factory=list)
     document: JSON | None = None
+    photo: list[JSON] | None = None  # PhotoSize dicts, smallest first
     reply_markup: JSON | None = None
     reply_to_message_id: int | None = None
     thread_id: int | None = None

@@ -118,8 +118,11 @@ class World:
             data["text"] = message.text
             if message.entities:
                 data["entities"] = [dict(e) for e in message.entities]
-        if message.document is not None:
-            data["document"] = dict(message.document)
+        if message.photo:
+            data["photo"] = [dict(size) for size in message.photo]
+        if message.document is not None or message.photo:
+            if message.document is not None:
+                data["document"] = dict(message.document)
             if message.caption:
                 data["caption"] = message.caption
                 if message.caption_entities:
