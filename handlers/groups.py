@@ -43,6 +43,10 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
     if await summarise_replied_document(update, context, question):
         return
+    replied = message.reply_to_message
+    if not question.strip() and replied is not None and (replied.text or replied.caption):
+        # "@bot" alone in reply to someone's message: that message is the question.
+        question = replied.text or replied.caption or ""
     await answer(context, svc, message, question)
 
 

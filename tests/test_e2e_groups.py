@@ -229,3 +229,18 @@ async def test_in_a_group_that_is_not_allowed_nothing_is_answered(
     assert tg.messages(stranger.id) == []
     assert fake_kimi.requests == [] and ledger(bot) == []
     assert tg.calls("getFile") == []
+
+
+async def test_a_bare_mention_in_reply_to_a_members_message_asks_that_message(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot()
+    group = tg.group()
+    alice = tg.user(first_name="Alice")
+    bob = tg.user(first_name="Bob")
+    fake_kimi.script(Reply(content="Paris is the capital of France.", chunk_tokens=2))
+    question = await tg.send_text(alice, "what is the capital of France?", chat=group)
+    await tg.send_text(bob, BOT, chat=group, reply_to=question)
+    answer = await tg.wait_for_message(group.id, finished(tg, group.id, "Paris"))
+    assert answer.visible_text == "Paris is the capital of France."
+    assert chat_messages(fake_kimi)[-1] == {"role": "user", "content": "what is the capital of France?"}
