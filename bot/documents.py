@@ -21,6 +21,7 @@ from bot.kimi import (
     KimiFileExtractionFailed,
     KimiServerError,
     KimiTimeout,
+    Usage,
 )
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
@@ -252,6 +253,7 @@ class DocumentSummaries:
         document: Document,
         question: str,
         progress: Callable[[int, int], Awaitable[None]],
+        conversation_id: int | None = None,
     ) -> str | Refused:
         """The map step of a map-reduce: a short summary of each part, then (if there are more than
         the final answer can take) summaries of groups of summaries, each call charged as made.
@@ -268,7 +270,7 @@ class DocumentSummaries:
                 f"concisely, keeping facts that help answer: {question}"
             )
             summary = await self._summarise(
-                user, chat_id, plan, document_context(document.filename, part), instruction
+                user, chat_id, plan, document_context(document.filename, part), instruction, conversation_id
             )
             if isinstance(summary, Refused):
                 return summary
@@ -290,7 +292,7 @@ class DocumentSummaries:
                     "Combine these summaries into one concise summary, in order, keeping facts that "
                     f"help answer: {question}"
                 )
-                summary = await self._summarise(user, chat_id, plan, context, instruction)
+                summary = await self._summarise(user, chat_id, plan, context, instruction, conversation_id)
                 if isinstance(summary, Refused):
                     return summary
                 combined.append(summary)
@@ -298,7 +300,13 @@ class DocumentSummaries:
         return labelled(summaries)
 
     async def _summarise(
-        self, user: UserRecord, chat_id: int, plan: SummaryPlan, context: str, instruction: str
+        self,
+        user: UserRecord,
+        chat_id: int,
+        plan: SummaryPlan,
+        context: str,
+        instruction: str,
+        conversation_id: int | None,
     ) -> str | Refused:
         """One charged, non-streamed call that summarises `context` within PART_SUMMARY_TOKENS."""
         messages = [
@@ -322,7 +330,11 @@ class DocumentSummaries:
         except BaseException:
             await self._store.release(decision.reservation)
             raise
-        usage = result.usage
+        # A gateway may send no usage: charge a conservative estimate rather than nothing.
+        usage = result.usage or Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=estimate_text_tokens(result.content + result.reasoning),
+        )
         cost = plan.price.cost_micro(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         await self._store.settle(
             decision.reservation,
@@ -337,7 +349,7 @@ class DocumentSummaries:
                     completion_tokens=usage.completion_tokens,
                     cost_micro=cost,
                     purpose="document",
-                    conversation_id=None,
+                    conversation_id=conversation_id,
                 )
             ],
         )

@@ -381,9 +381,11 @@ async def _run_summary(
                 log.debug("progress edit skipped: %s", error)
 
         user = await known_user(svc, pending.asker.from_user)
+        key = conversation_key(svc, pending.asker, user.telegram_id)
+        conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)
         try:
             result = await svc.summaries.summarise_parts(
-                user, pending.asker.chat.id, pending.plan, document, pending.question, progress
+                user, pending.asker.chat.id, pending.plan, document, pending.question, progress, conversation.id
             )
         except KimiError as error:
             await pending.asker.reply_text(error.user_text(lang))

@@ -219,6 +219,8 @@ async def test_a_document_longer_than_the_context_is_summarised_in_charged_parts
     rows = ledger(bot, alice.id)
     assert [row["purpose"] for row in rows] == ["document"] * (parts + 1)
     assert all(row["cost_micro"] > 0 for row in rows)
+    # The parts belong to the conversation too, so /cost "this conversation" counts them.
+    assert len({row["conversation_id"] for row in rows}) == 1 and rows[0]["conversation_id"] is not None
     assert spent_micro(bot, alice.id) == sum(row["cost_micro"] for row in rows)
     assert spent_micro(bot, alice.id) <= float(announced.group(2)) * 1_000_000
     assert file_requests(fake_kimi) == {"upload": 1, "content": 1, "delete": 1}
