@@ -111,7 +111,6 @@ class TurnOutcome:
     budget: BudgetView | None = None
     needed_micro: int = 0
     assistant_message_id: int | None = None
-    dropped_turns: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,9 +156,6 @@ class Conversations:
                 return price
         return next(iter(self._prices.models.values()))
 
-    def is_busy(self, key: ConversationKey) -> bool:
-        return self._queue.is_busy(key)
-
     def take_place(self, key: ConversationKey) -> Place:
         """Call as soon as a message arrives, before awaiting anything: it fixes the order."""
         return self._queue.take_place(key)
@@ -200,9 +196,7 @@ class Conversations:
             return
 
         progress = _Progress()
-        outcome = TurnOutcome(
-            TurnStatus.DONE, price.model, capped=decision.capped, dropped_turns=window.dropped_turns
-        )
+        outcome = TurnOutcome(TurnStatus.DONE, price.model, capped=decision.capped)
         settled = False
         try:
             yield TurnStarted(price.model)

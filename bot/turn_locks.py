@@ -55,9 +55,6 @@ class TurnQueue:
             place._admit()
         return place
 
-    def is_busy(self, key: Hashable) -> bool:
-        return bool(self._places.get(key))
-
     def _remove(self, key: Hashable, place: Place) -> None:
         line = self._places.get(key)
         if line is None:

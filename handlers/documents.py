@@ -40,7 +40,6 @@ register_texts(
             "doc_empty": "This file is empty.",
             "doc_no_text": "I found no text in this file.",
             "doc_download_failed": "I couldn't download this file from Telegram. Please try again.",
-            "doc_reading": "📄 Reading «{name}»…",
             "doc_part_progress": "📄 Summarising «{name}» in parts: step {index} of {total}…",
             "doc_parts_done": "📄 Read «{name}» in {total} parts; the summary follows.",
             "doc_confirm": "Summarising «{name}» ({tokens} tokens{parts}) will cost up to about {cost} 元点. "
@@ -63,7 +62,6 @@ register_texts(
             "doc_empty": "这个文件是空的。",
             "doc_no_text": "这个文件里没有找到文字。",
             "doc_download_failed": "无法从 Telegram 下载这个文件，请再试一次。",
-            "doc_reading": "📄 正在读取《{name}》…",
             "doc_part_progress": "📄 正在分部分总结《{name}》：第 {index}/{total} 步…",
             "doc_parts_done": "📄 已分 {total} 部分读完《{name}》，总结如下。",
             "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。{capped}继续吗？",

@@ -20,7 +20,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "help_group": "\n\nIn groups, mention me (@{bot}), reply to my message or use a command.",
         "not_allowed": "Sorry, this bot is private. Ask its owner to add your Telegram id ({user_id}).",
         "empty_message": "Please send some text (or a document) for me to answer.",
-        "busy_queued": "I'll answer this right after the previous message.",
         "refused_budget": (
             "Your budget for this period is used up: {remaining} of {limit} 元点 left, and an answer "
             "needs at least {needed}. It resets {reset}."
@@ -32,7 +31,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "note_incomplete": "⚠️ The answer was cut off (the connection to Kimi broke). Ask again to continue.",
         "note_truncated": "✂️ The answer hit the length limit.",
         "note_capped": "✂️ The answer was shortened to what your remaining budget allows.",
-        "note_context_trimmed": "",
         "note_failed_partial": "⚠️ {error}",
         "empty_answer": "(Kimi returned an empty answer.)",
         "thinking": "💭 Thinking…",
@@ -76,7 +74,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "admin_only": "This command is for admins.",
         "admin_quota_alert": "⚠️ Kimi refused a call because the account balance is exhausted. Please top up.",
         "internal_error": "Sorry, something went wrong on my side. Please try again.",
-        "telegram_flood": "Telegram is rate-limiting me; I'll be slower for a moment.",
     },
     "zh": {
         "start": (
@@ -91,7 +88,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "help_group": "\n\n在群里，请 @{bot}、回复我的消息或使用命令。",
         "not_allowed": "抱歉，这个机器人不对外开放。请让管理员添加你的 Telegram ID（{user_id}）。",
         "empty_message": "请发送文字（或文档），我来回答。",
-        "busy_queued": "上一条回答完后我马上回答这一条。",
         "refused_budget": "本期预算已用完：剩余 {remaining} / {limit} 元点，一次回答至少需要 {needed} 元点。{reset}重置。",
         "reset_never": "需管理员提高额度后才会",
         "reset_at": "将于 {when}（UTC）",
@@ -100,7 +96,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "note_incomplete": "⚠️ 回答被中断（与 Kimi 的连接断开）。可以再问一次继续。",
         "note_truncated": "✂️ 回答达到长度上限。",
         "note_capped": "✂️ 因剩余预算有限，回答被缩短。",
-        "note_context_trimmed": "",
         "note_failed_partial": "⚠️ {error}",
         "empty_answer": "（Kimi 返回了空回答。）",
         "thinking": "💭 思考中…",
@@ -141,7 +136,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "admin_only": "此命令仅限管理员。",
         "admin_quota_alert": "⚠️ Kimi 账户余额不足，调用被拒绝。请尽快充值。",
         "internal_error": "抱歉，我这边出了点问题，请再试一次。",
-        "telegram_flood": "Telegram 正在限流，我会稍慢一些。",
     },
 }
 

@@ -33,6 +33,7 @@ def addressed_text(message: Message, bot: Bot) -> str | None:
         return None
     for entity in sorted(mentions, key=lambda e: e.offset, reverse=True):
         text = _cut_utf16(text, entity.offset, entity.length)
+    # Removing "@bot" mid-sentence leaves a double space; a multi-line question keeps its lines.
     return " ".join(text.split()) if "\n" not in text else text.strip()
 
 
