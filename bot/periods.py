@@ -10,7 +10,7 @@ from bot.settings import BudgetPeriod
 
 @dataclass(frozen=True)
 class Period:
-    key: str                    # what storage keys a budget row by, e.g. "2026-11", "2026-W47"
+    key: str  # what storage keys a budget row by, e.g. "2026-11", "2026-W47"
     starts_at: datetime | None  # None for the never-ending "total" period
     ends_at: datetime | None
 

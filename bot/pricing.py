@@ -129,8 +129,7 @@ def load_price_table(pricing_file: Path | None = None) -> PriceTable:
                 merged_models[model] = spec
     yuan_per_point = _positive_fraction(top.get("yuan_per_point", "0.0028"), name, "yuan_per_point")
     models = {
-        model: _model_price(model, spec, yuan_per_point, name, text)
-        for model, spec in merged_models.items()
+        model: _model_price(model, spec, yuan_per_point, name, text) for model, spec in merged_models.items()
     }
     fee_cny = _non_negative_fraction(top.get("web_search_fee_cny", "0.03"), name, "web_search_fee_cny")
     return PriceTable(models=models, web_search_fee_micro=round_half_up(fee_cny / yuan_per_point * MICRO))
@@ -143,9 +142,7 @@ def _parse_toml(text: str, name: str) -> dict[str, Any]:
         raise PricingError(f"{name}: {error}") from None
 
 
-def _model_price(
-    model: str, spec: object, yuan_per_point: Fraction, name: str, text: str
-) -> ModelPrice:
+def _model_price(model: str, spec: object, yuan_per_point: Fraction, name: str, text: str) -> ModelPrice:
     where = f"{name}{_line_of(model, text)}: model {model!r}"
     if not isinstance(spec, dict):
         raise PricingError(f"{where}: expected a table")

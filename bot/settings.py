@@ -130,9 +130,7 @@ _REQUIRED = ("TELEGRAM_BOT_TOKEN", "MOONSHOT_API_KEY")
 
 def describe_validation_error(error: ValidationError) -> str:
     """One line per bad variable, naming it and what it accepts; never echoing secrets."""
-    missing = sorted(
-        str(issue["loc"][0]).upper() for issue in error.errors() if issue["type"] == "missing"
-    )
+    missing = sorted(str(issue["loc"][0]).upper() for issue in error.errors() if issue["type"] == "missing")
     if missing:
         return "missing required setting(s): " + ", ".join(missing) + " (set them in the environment or .env)"
     problems = []

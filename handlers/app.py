@@ -71,9 +71,7 @@ def register_handlers(application: Application) -> None:
         MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, documents.on_document)
     )
     application.add_handler(
-        MessageHandler(
-            NEW_MESSAGES & filters.ChatType.GROUPS & FILES, documents.on_group_document
-        )
+        MessageHandler(NEW_MESSAGES & filters.ChatType.GROUPS & FILES, documents.on_group_document)
     )
     application.add_handler(
         MessageHandler(

@@ -383,7 +383,13 @@ async def _run_summary(
         conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)
         try:
             result = await svc.summaries.summarise_parts(
-                user, pending.asker.chat.id, pending.plan, document, pending.question, progress, conversation.id
+                user,
+                pending.asker.chat.id,
+                pending.plan,
+                document,
+                pending.question,
+                progress,
+                conversation.id,
             )
         except KimiError as error:
             await pending.asker.reply_text(error.user_text(lang))

@@ -75,8 +75,7 @@ async def reserve(
     )
     if limit_micro is not None:
         statement = statement.where(
-            col(BudgetRow.spent_micro) + col(BudgetRow.reserved_micro) + amount_micro
-            <= limit_micro
+            col(BudgetRow.spent_micro) + col(BudgetRow.reserved_micro) + amount_micro <= limit_micro
         )
     statement = statement.values(
         reserved_micro=col(BudgetRow.reserved_micro) + amount_micro
@@ -195,9 +194,7 @@ async def stale_ids(session: AsyncSession, older_than: timedelta) -> list[int]:
 
 
 async def state(session: AsyncSession, user_id: int, period_key: str) -> BudgetState:
-    statement = select(BudgetRow).where(
-        BudgetRow.user_id == user_id, BudgetRow.period_key == period_key
-    )
+    statement = select(BudgetRow).where(BudgetRow.user_id == user_id, BudgetRow.period_key == period_key)
     row = (await session.exec(statement)).first()
     if row is None:
         return BudgetState(spent_micro=0, reserved_micro=0)

@@ -57,9 +57,7 @@ async def open_if_none(
     await session.exec(statement)
 
 
-async def deactivate(
-    session: AsyncSession, chat_id: int, user_id: int | None, thread_id: int | None
-) -> None:
+async def deactivate(session: AsyncSession, chat_id: int, user_id: int | None, thread_id: int | None) -> None:
     statement = (
         update(ConversationRow)
         .where(*_in_scope(chat_id, user_id, thread_id))  # type: ignore[arg-type]

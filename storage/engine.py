@@ -47,9 +47,7 @@ def normalise_url(database_url: str | URL) -> URL:
 
 def _is_memory(url: URL) -> bool:
     database = url.database or ""
-    return database in ("", ":memory:") or "mode=memory" in database or (
-        url.query.get("mode") == "memory"
-    )
+    return database in ("", ":memory:") or "mode=memory" in database or (url.query.get("mode") == "memory")
 
 
 def sqlite_file(url: URL) -> Path | None:

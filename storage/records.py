@@ -136,4 +136,3 @@ class ExtractionRecord:
     content: str
     tokens: int | None
     created_at: datetime
-

@@ -163,9 +163,7 @@ class Store:
         async with self._reading() as session:
             return await conversations.list_messages(session, conversation_id, limit)
 
-    async def add_messages(
-        self, conversation_id: int | None, messages: Sequence[NewMessage]
-    ) -> list[int]:
+    async def add_messages(self, conversation_id: int | None, messages: Sequence[NewMessage]) -> list[int]:
         async with self._writing() as session:
             return await conversations.insert_messages(session, messages, conversation_id)
 
@@ -188,9 +186,7 @@ class Store:
         budgets.check_period_key(period_key)
         budgets.check_amount(amount_micro)
         async with self._writing() as session:
-            return await budgets.reserve(
-                session, user_id, period_key, amount_micro, limit_micro, purpose
-            )
+            return await budgets.reserve(session, user_id, period_key, amount_micro, limit_micro, purpose)
 
     async def settle(
         self,

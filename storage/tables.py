@@ -36,9 +36,7 @@ def _created_at() -> Any:
 class UserRow(SQLModel, table=True):
     __tablename__ = "users"
 
-    telegram_id: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
+    telegram_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     language: str | None = None
     username: str | None = None
     model: str | None = None  # None: the deployment's default model
@@ -79,9 +77,7 @@ class MessageRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(
-        sa_column_args=[
-            ForeignKey("conversations.id", ondelete="CASCADE", name="fk_messages_conversation")
-        ],
+        sa_column_args=[ForeignKey("conversations.id", ondelete="CASCADE", name="fk_messages_conversation")],
         index=True,
     )
     role: str  # system | user | assistant
@@ -132,14 +128,10 @@ class BudgetRow(SQLModel, table=True):
         CheckConstraint("reserved_micro >= 0", name="ck_budgets_reserved_not_negative"),
     )
 
-    user_id: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
+    user_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     period_key: str = Field(primary_key=True, max_length=32)
     spent_micro: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
-    reserved_micro: int = Field(
-        default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")}
-    )
+    reserved_micro: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
 
 
 class ReservationRow(SQLModel, table=True):

@@ -238,8 +238,7 @@ async def _empty_tables(url: URL) -> None:
     connection = await asyncpg.connect(**_asyncpg_args(url), timeout=_CONNECT_TIMEOUT)
     try:
         names = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
         )
         tables = ", ".join(f'"{row["tablename"]}"' for row in names)
         if tables:

@@ -41,9 +41,7 @@ def usage(cost: int, *, user: int = USER, model: str = "kimi-k2-0905-preview") -
 
 
 async def reserve_many(store: Store, count: int, amount: int, limit: int | None) -> list[Reservation]:
-    results = await asyncio.gather(
-        *(store.reserve(USER, PERIOD, amount, limit) for _ in range(count))
-    )
+    results = await asyncio.gather(*(store.reserve(USER, PERIOD, amount, limit) for _ in range(count)))
     return [r for r in results if r is not None]
 
 

@@ -110,9 +110,7 @@ async def test_upgrade_from_0001_keeps_the_data(empty_url: str) -> None:
         state = await store.budget_state(42, "2026-11")
         assert (state.spent_micro, state.reserved_micro) == (6_000_000, 0)
         totals = await store.usage_totals(42)
-        assert [(t.model, t.calls, t.cost_micro) for t in totals] == [
-            ("kimi-k2-thinking", 1, 6_000_000)
-        ]
+        assert [(t.model, t.calls, t.cost_micro) for t in totals] == [("kimi-k2-thinking", 1, 6_000_000)]
 
         # …and what 0002 added works on the upgraded database.
         await store.save_extraction("AgAD", "a.pdf", "text", 1)
@@ -157,9 +155,7 @@ async def _fill_at_0001(url: str) -> None:
         *(sa.column(name) for name in ("completion_tokens", "cost_micro")),
         sa.column("created_at", when),
     )
-    budgets = sa.table(
-        "budgets", sa.column("user_id"), sa.column("period_key"), sa.column("spent_micro")
-    )
+    budgets = sa.table("budgets", sa.column("user_id"), sa.column("period_key"), sa.column("spent_micro"))
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
@@ -174,9 +170,7 @@ async def _fill_at_0001(url: str) -> None:
                 )
             )
             await connection.execute(
-                conversations.insert().values(
-                    id=1, chat_id=42, user_id=42, active=True, created_at=at
-                )
+                conversations.insert().values(id=1, chat_id=42, user_id=42, active=True, created_at=at)
             )
             for role, content, shown in (("user", "你好", []), ("assistant", "Hello!", [7, 8])):
                 await connection.execute(

@@ -139,9 +139,7 @@ async def test_totals_of_one_conversation(any_store: Store) -> None:
 
     by_conversation = await any_store.usage_totals(USER, conversation_id=second.id)
     assert [(t.model, t.cost_micro) for t in by_conversation] == [(K2, 2_000), (THINKING, 4_000)]
-    assert [t.cost_micro for t in await any_store.usage_totals(USER, conversation_id=first.id)] == [
-        1_000
-    ]
+    assert [t.cost_micro for t in await any_store.usage_totals(USER, conversation_id=first.id)] == [1_000]
 
 
 async def test_last_reply_usage_is_the_latest_turn_only(any_store: Store) -> None:

@@ -26,11 +26,7 @@ target_metadata = SQLModel.metadata
 
 
 def _database_url() -> str:
-    return (
-        config.get_main_option("sqlalchemy.url")
-        or os.environ.get("DATABASE_URL")
-        or DEFAULT_DATABASE_URL
-    )
+    return config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
 def run_migrations(connection: Connection) -> None:
@@ -65,9 +61,7 @@ async def _run_with_own_engine() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(
-        url=_database_url(), target_metadata=target_metadata, literal_binds=True
-    )
+    context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 elif (given := config.attributes.get("connection")) is not None:

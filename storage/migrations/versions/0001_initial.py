@@ -132,9 +132,7 @@ def upgrade() -> None:
             name="fk_reservations_budget",
         ),
     )
-    op.create_index(
-        "ix_reservations_status_created", "reservations", ["status", "created_at"]
-    )
+    op.create_index("ix_reservations_status_created", "reservations", ["status", "created_at"])
 
 
 def downgrade() -> None:

@@ -30,12 +30,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("file_unique_id", name="pk_document_extractions"),
     )
-    op.create_index(
-        "ix_usage_ledger_user_created", "usage_ledger", ["user_id", "created_at"]
-    )
-    op.create_index(
-        "ix_usage_ledger_conversation_id", "usage_ledger", ["conversation_id"]
-    )
+    op.create_index("ix_usage_ledger_user_created", "usage_ledger", ["user_id", "created_at"])
+    op.create_index("ix_usage_ledger_conversation_id", "usage_ledger", ["conversation_id"])
 
 
 def downgrade() -> None:
