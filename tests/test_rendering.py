@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import handlers.rendering_markdown as rendering_markdown
+import handlers.rendering.markdown as rendering_markdown
 from handlers.rendering import RenderedMessage, render_for_telegram, render_markdown, utf16_len
 from tests.test_rendering_checks import assert_valid, covered_text
 

@@ -12,7 +12,7 @@ from handlers.rendering import (
     split_rendered,
     utf16_len,
 )
-from handlers.rendering_split import plan_cuts
+from handlers.rendering.split import plan_cuts
 from tests.test_rendering_checks import assert_pieces_rebuild, assert_valid, covered_text
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from telegram.constants import MessageEntityType
 
-from handlers.rendering_entities import keep_most_important
-from handlers.rendering_markdown import render_markdown, valid_unicode
-from handlers.rendering_message import (
+from handlers.rendering.entities import keep_most_important
+from handlers.rendering.markdown import render_markdown, valid_unicode
+from handlers.rendering.message import (
     EntitySpan,
     RenderedMessage,
     Utf16Index,
@@ -20,7 +20,7 @@ from handlers.rendering_message import (
     spans_of,
     utf16_len,
 )
-from handlers.rendering_split import MAX_MESSAGE_LENGTH, split_rendered
+from handlers.rendering.split import MAX_MESSAGE_LENGTH, split_rendered
 
 DEFAULT_REASONING_LABEL = "💭"
 ELLIPSIS = "…"

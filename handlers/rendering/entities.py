@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from telegram.constants import MessageEntityType, MessageLimit
 
-from handlers.rendering_message import EntitySpan
+from handlers.rendering.message import EntitySpan
 
 MAX_ENTITIES_PER_MESSAGE: int = MessageLimit.MESSAGE_ENTITIES
 

@@ -1,13 +1,14 @@
 """Kimi's Markdown as Telegram messages that Telegram cannot reject.
 
-The public face of the rendering modules; each idea lives in its own module:
+The package's one public entry point: callers import from ``handlers.rendering`` only. It is a
+pipeline, one idea per module, in the order the text goes through them:
 
-- ``rendering_markdown``: Markdown -> text + entities (telegramify-markdown does the parsing)
-- ``rendering_html``: the HTML fragments models write (``<br>``, ``<details>``) back to Markdown
-- ``rendering_entities``: Telegram's rules for entities (types, nesting, URLs, 100 per message)
-- ``rendering_split``: cutting at 4096 UTF-16 units without losing or repeating text
-- ``rendering_reasoning``: the preview of a thinking model's reasoning while it streams
-- ``rendering_message``: the RenderedMessage value and UTF-16 arithmetic
+- ``html_fragments``: the HTML fragments models write (``<br>``, ``<details>``) back to Markdown
+- ``markdown``: Markdown -> text + entities (telegramify-markdown does the parsing)
+- ``entities``: Telegram's rules for entities (types, nesting, URLs, 100 per message)
+- ``split``: cutting at 4096 UTF-16 units without losing or repeating text
+- ``reasoning``: the preview of a thinking model's reasoning while it streams
+- ``message``: the RenderedMessage value and UTF-16 arithmetic they all share
 
 Sending: ``bot.send_message(chat_id, piece.text, entities=piece.entities)`` with no parse_mode.
 If Telegram still answers BadRequest, send ``piece.text`` again without entities.
@@ -20,11 +21,11 @@ important ones (emphasis before links, code and quotes).
 
 from __future__ import annotations
 
-from handlers.rendering_entities import MAX_ENTITIES_PER_MESSAGE
-from handlers.rendering_markdown import render_markdown, render_spans
-from handlers.rendering_message import RenderedMessage, utf16_len
-from handlers.rendering_reasoning import DEFAULT_REASONING_LABEL, render_reasoning_preview
-from handlers.rendering_split import MAX_MESSAGE_LENGTH, plain_chunks, split_rendered, split_spans
+from handlers.rendering.entities import MAX_ENTITIES_PER_MESSAGE
+from handlers.rendering.markdown import render_markdown, render_spans
+from handlers.rendering.message import RenderedMessage, utf16_len
+from handlers.rendering.reasoning import DEFAULT_REASONING_LABEL, render_reasoning_preview
+from handlers.rendering.split import MAX_MESSAGE_LENGTH, plain_chunks, split_rendered, split_spans
 
 __all__ = [
     "DEFAULT_REASONING_LABEL",

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from telegram.constants import MessageLimit
 
-from handlers.rendering_entities import MAX_ENTITIES_PER_MESSAGE, keep_most_important
-from handlers.rendering_message import (
+from handlers.rendering.entities import MAX_ENTITIES_PER_MESSAGE, keep_most_important
+from handlers.rendering.message import (
     EntitySpan,
     RenderedMessage,
     Utf16Index,

@@ -2,7 +2,7 @@
 
 Entities instead of HTML or MarkdownV2: there is no parse step on Telegram's side, so there is no
 "can't parse entities" for half-written Markdown; what remains is entity geometry, which
-``rendering_entities`` keeps within Telegram's rules.
+``entities`` keeps within Telegram's rules.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import logging
 
 from telegramify_markdown import RenderConfig, convert
 
-from handlers.rendering_entities import telegram_safe_spans
-from handlers.rendering_html import html_to_markdown
-from handlers.rendering_message import (
+from handlers.rendering.entities import telegram_safe_spans
+from handlers.rendering.html_fragments import html_to_markdown
+from handlers.rendering.message import (
     EntitySpan,
     RenderedMessage,
     Utf16Index,
