@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.kimi import KimiError
-from bot.pricing import MICRO, ModelPrice, format_points, points_to_micro
+from bot.pricing import MICRO, ModelPrice, format_points
 from bot.reports import cost_report
 from handlers.chat import conversation_key, known_user, refuse_if_not_allowed
+from handlers.command_arguments import (
+    BadArgument,
+    BudgetLimit,
+    BudgetWord,
+    bad_argument_text,
+    excerpt,
+    parse_budget_limit,
+    parse_user_id,
+)
 from handlers.services import BotServices, services
 from handlers.texts import language_of, text
+from storage import UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +140,9 @@ async def _switch_model(update: Update, svc: BotServices, user_id: int, model: s
     models = await svc.catalog.available()
     if not any(price.model == model for price in models):
         names = "\n".join(price.model for price in models) or "-"
-        await update.effective_message.reply_text(text(lang, "model_unknown", model=model, models=names))
+        await update.effective_message.reply_text(
+            text(lang, "model_unknown", model=excerpt(model), models=names)
+        )
         return False
     await svc.store.set_user_model(user_id, model)
     await update.effective_message.reply_text(text(lang, "model_switched", model=model))
@@ -148,7 +160,7 @@ async def on_model_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     model = query.data.removeprefix("model:")
     price = await svc.catalog.find(model)
     if price is None:
-        await query.answer(text(lang, "model_unknown", model=model, models="")[:190], show_alert=True)
+        await query.answer(text(lang, "button_expired"), show_alert=True)
         return
     await known_user(svc, query.from_user)
     await svc.store.set_user_model(query.from_user.id, model)
@@ -321,21 +333,21 @@ async def on_budget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(text(lang, "admin_only"))
         return
     args = context.args or []
-    if not args or not args[0].lstrip("-").isdigit() or len(args) > 2:
+    if not args or len(args) > 2:
         await message.reply_text(text(lang, "budget_usage"))
         return
-    target = await svc.store.get_or_create_user(int(args[0]))
-    if len(args) == 2:
-        override = _parse_budget(args[1])
-        if override is False:
-            await message.reply_text(text(lang, "budget_usage"))
-            return
-        await svc.store.set_budget_override(target.telegram_id, override)
-        target = await svc.store.get_or_create_user(target.telegram_id)
-        limit = svc.budgets.limit_for(target)
-        shown = text(lang, "unlimited") if limit is None else f"{format_points(limit)} 元点"
-        await message.reply_text(text(lang, "budget_set", user_id=target.telegram_id, limit=shown))
+    # Every argument is read before anything is stored: a bad amount must not create the user.
+    try:
+        user_id = parse_user_id(args[0])
+        limit = parse_budget_limit(args[1]) if len(args) == 2 else None
+    except BadArgument as bad:
+        await message.reply_text(bad_argument_text(lang, bad) + "\n" + text(lang, "budget_usage"))
         return
+    if limit is not None:
+        await _set_budget(svc, message, user_id, limit, lang)
+        return
+    # Only looking: a user who never wrote is shown with the default, and not created.
+    target = await svc.store.get_user(user_id) or _unknown_user(user_id)
     view = await svc.budgets.view(target)
     await message.reply_text(
         text(
@@ -355,17 +367,30 @@ async def on_budget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-def _parse_budget(value: str) -> int | None | bool:
-    """元点 as micro-元点; -1 means unlimited; None back to the default; False if unreadable."""
-    lowered = value.lower()
-    if lowered in ("unlimited", "inf", "无限", "不限"):
-        return -1
-    if lowered in ("default", "默认"):
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return False
-    if amount < 0 or not amount.is_finite():
-        return False
-    return points_to_micro(amount)
+async def _set_budget(
+    svc: BotServices, message: Message, user_id: int, limit: BudgetLimit, lang: str
+) -> None:
+    # Stored as the users table has it: -1 unlimited, None the default, else micro-元点.
+    if limit.word is BudgetWord.UNLIMITED:
+        override = -1
+    elif limit.word is BudgetWord.DEFAULT:
+        override = None
+    else:
+        override = limit.micro
+    await svc.store.set_budget_override(user_id, override)
+    target = await svc.store.get_or_create_user(user_id)
+    shown_limit = svc.budgets.limit_for(target)
+    shown = text(lang, "unlimited") if shown_limit is None else f"{format_points(shown_limit)} 元点"
+    await message.reply_text(text(lang, "budget_set", user_id=user_id, limit=shown))
+
+
+def _unknown_user(user_id: int) -> UserRecord:
+    return UserRecord(
+        telegram_id=user_id,
+        language=None,
+        username=None,
+        model=None,
+        role="user",
+        budget_override_micro=None,
+        created_at=datetime.now(UTC),
+    )

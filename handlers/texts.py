@@ -74,6 +74,14 @@ _TEXTS: dict[str, dict[str, str]] = {
         "admin_only": "This command is for admins.",
         "admin_quota_alert": "⚠️ Kimi refused a call because the account balance is exhausted. Please top up.",
         "internal_error": "Sorry, something went wrong on my side. Please try again.",
+        "button_expired": "This button has expired.",
+        "arg_not_a_number": "“{value}” is not an amount. Write a number of 元点 such as 12 or 0.5.",
+        "arg_negative": "An amount can't be negative (“{value}”).",
+        "arg_too_large": "“{value}” is too large: at most {max_points} 元点.",
+        "arg_too_precise": "“{value}” has too many decimal places: 元点 are counted to 6.",
+        "arg_not_an_id": "“{value}” is not a Telegram id. Ids are whole numbers such as 123456789.",
+        "arg_id_out_of_range": "“{value}” is outside the range of Telegram user ids (1 to {max_id}).",
+        "arg_chat_id_out_of_range": "“{value}” is outside the range of Telegram chat ids (±1 to ±{max_id}).",
     },
     "zh": {
         "start": (
@@ -136,6 +144,14 @@ _TEXTS: dict[str, dict[str, str]] = {
         "admin_only": "此命令仅限管理员。",
         "admin_quota_alert": "⚠️ Kimi 账户余额不足，调用被拒绝。请尽快充值。",
         "internal_error": "抱歉，我这边出了点问题，请再试一次。",
+        "button_expired": "这个按钮已失效。",
+        "arg_not_a_number": "“{value}”不是有效金额。请写元点数，例如 12 或 0.5。",
+        "arg_negative": "金额不能为负数（“{value}”）。",
+        "arg_too_large": "“{value}”太大了：最多 {max_points} 元点。",
+        "arg_too_precise": "“{value}”的小数位太多：元点最多精确到 6 位小数。",
+        "arg_not_an_id": "“{value}”不是 Telegram ID。ID 是整数，例如 123456789。",
+        "arg_id_out_of_range": "“{value}”超出了 Telegram 用户 ID 的范围（1 到 {max_id}）。",
+        "arg_chat_id_out_of_range": "“{value}”超出了 Telegram 聊天 ID 的范围（±1 到 ±{max_id}）。",
     },
 }
 
