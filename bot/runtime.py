@@ -12,13 +12,16 @@ from telegram import Update
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
+from bot.health import Health
 from bot.kimi import KimiClient, KimiConfig
 from bot.log_redaction import mask_secrets_in_logs
+from bot.metrics import Metrics
 from bot.pricing import PricingError, load_price_table
 from bot.settings import Settings
 from bot.turn import Conversations
 from handlers.app import build_application, set_commands
 from handlers.flood import FloodGuard
+from handlers.http_server import HttpServer, health_app
 from handlers.services import BotServices
 from storage import Store
 
@@ -50,6 +53,8 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         )
     store = Store(settings.database_url)
     await store.start()
+    metrics = Metrics()
+    store.on_charge(metrics.charge)
     kimi = KimiClient(kimi_config(settings))
     budgets = BudgetKeeper(store, settings)
     return BotServices(
@@ -63,6 +68,8 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         guard=guard or FloodGuard(),
         document_reader=DocumentReader(store, kimi),
         summaries=DocumentSummaries(store, kimi, prices, settings, budgets),
+        metrics=metrics,
+        health=Health(store),
     )
 
 
@@ -81,15 +88,25 @@ async def serve(
     )
     services = await build_services(settings, guard)
     application = build_application(services)
+    server: HttpServer | None = None
     try:
         async with application:
             await set_commands(application)
+            # start_polling deletes a webhook left from webhook mode first (PTB does that).
             await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await application.start()
+            if settings.metrics_listen is not None:
+                server = HttpServer(
+                    health_app(services), settings.metrics_listen, application, services.health
+                )
+                await server.start()
+                services.http_port = server.port
             log.info("bot @%s is running (model %s)", application.bot.username, settings.default_model)
             if ready is not None and not ready.done():
                 ready.set_result(services)
             await stop.wait()
+            if server is not None:
+                await server.stop()
             await application.updater.stop()
             await application.stop()
     finally:

@@ -5,12 +5,13 @@ The variable names are a public contract: deployments and users rely on them.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -79,6 +80,12 @@ class Settings(BaseSettings):
     kimi_max_concurrency: int = Field(default=50, ge=1)
     kimi_max_rpm: int = Field(default=200, ge=1)
 
+    # Webhook mode (several replicas behind one URL) instead of polling; see README "Scaling out".
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0:8080"
+    metrics_listen: str | None = None  # polling mode: where /healthz and /metrics are served
+
     @field_validator("admin_user_ids", "allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -97,6 +104,48 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("is empty; set it in the environment or .env")
         return value
+
+    @field_validator("telegram_webhook_url", "telegram_webhook_secret", "metrics_listen", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        # Any http(s) URL: TLS usually ends at the reverse proxy in front of the replicas.
+        if value is not None and not value.strip().startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.strip() if value is not None else None
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 characters, A-Z a-z 0-9 _ and - only.
+        if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("expected 1-256 characters: letters, digits, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("webhook_listen", "metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_webhook_url is not None and self.telegram_webhook_secret is None:
+            # Without it anyone who finds the URL could post forged updates.
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set "
+                "(1-256 characters: letters, digits, _ and -)"
+            )
+        return self
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.telegram_webhook_url is not None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -121,6 +170,17 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
 
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets) as (host, port); ValueError with the reason otherwise."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 0.0.0.0:8080")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 class SettingsError(Exception):
     """Start-up configuration is unusable; the message is one line for the operator."""
 
@@ -139,7 +199,7 @@ def describe_validation_error(error: ValidationError) -> str:
         reason = issue["msg"].removeprefix("Value error, ")
         if issue["type"] == "enum":
             reason = "expected one of: " + str(issue.get("ctx", {}).get("expected", ""))
-        problems.append(f"{name}: {reason}")
+        problems.append(f"{name}: {reason}" if issue["loc"] else reason)  # a rule across settings names them
     return "invalid setting(s): " + "; ".join(problems)
 
 

@@ -18,7 +18,8 @@ from telegram.ext import (
 )
 
 from handlers import chat, commands
-from handlers.services import SERVICES_KEY, BotServices
+from handlers.call_meter import MeteredRateLimiter
+from handlers.services import SERVICES_KEY, BotServices, services
 from handlers.texts import language_of, text
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def build_application(svc: BotServices) -> Application:
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        .rate_limiter(svc.guard)
+        .rate_limiter(MeteredRateLimiter(svc.guard, svc.metrics, svc.health))
         .concurrent_updates(True)  # one user's long answer must not hold up anyone else
         .connection_pool_size(64)
         .pool_timeout(30.0)
@@ -90,7 +91,13 @@ def register_handlers(application: Application) -> None:
         )
     )
     groups.register(application)
+    application.add_handler(TypeHandler(Update, _count_update), group=-1)
     application.add_error_handler(_on_error)
+
+
+async def _count_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    kind = next((key for key in update.to_dict() if key != "update_id"), "unknown")
+    services(context).metrics.updates.labels(kind).inc()
 
 
 async def set_commands(application: Application) -> None:

@@ -123,9 +123,11 @@ async def answer(
     svc.active[active.token] = active
     streamer = make_streamer(context, svc, quote or message, lang, active)
     outcome: TurnOutcome | None = None
+    timer = TurnTimer(svc)
     try:
         async with aclosing(svc.conversations.run_turn(request, active.stop, place)) as events:
             async for event in events:
+                timer.saw(event)
                 if isinstance(event, TurnStarted):
                     await streamer.start()
                 elif isinstance(event, AnswerDelta):
@@ -142,9 +144,41 @@ async def answer(
         log.warning("could not deliver the answer in chat %s: %s", message.chat.id, error)
         await streamer.abort()
     finally:
+        timer.done()
         svc.active.pop(active.token, None)
         place.leave()  # idempotent; frees the queue even if the turn never started
     return outcome
+
+
+class TurnTimer:
+    """The metrics of one turn: queue wait, Kimi's first token and total time, its outcome."""
+
+    def __init__(self, svc: BotServices) -> None:
+        self._metrics = svc.metrics
+        self._arrived = time.monotonic()
+        self._started: float | None = None
+        self._first_token = False
+        self._outcome: str | None = None
+
+    def saw(self, event: object) -> None:
+        now = time.monotonic()
+        if isinstance(event, TurnStarted):
+            self._started = now
+            self._metrics.queue_wait_seconds.observe(now - self._arrived)
+            self._metrics.active_streams.inc()
+        elif isinstance(event, AnswerDelta | ThinkingDelta) and not self._first_token:
+            self._first_token = True
+            if self._started is not None:
+                self._metrics.first_token_seconds.observe(now - self._started)
+        elif isinstance(event, TurnFinished):
+            self._outcome = event.outcome.status.value
+            if self._started is not None:
+                self._metrics.answer_seconds.observe(now - self._started)
+
+    def done(self) -> None:
+        if self._started is not None:
+            self._metrics.active_streams.dec()
+        self._metrics.turns.labels(self._outcome or "abandoned").inc()
 
 
 def make_streamer(

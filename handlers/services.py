@@ -11,7 +11,9 @@ from telegram.ext import ContextTypes
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
+from bot.health import Health
 from bot.kimi import KimiClient
+from bot.metrics import Metrics
 from bot.pricing import PriceTable
 from bot.settings import Settings
 from bot.turn import Conversations
@@ -43,7 +45,10 @@ class BotServices:
     guard: FloodGuard
     document_reader: DocumentReader
     summaries: DocumentSummaries
+    metrics: Metrics
+    health: Health
     active: dict[str, ActiveAnswer] = field(default_factory=dict)
+    http_port: int | None = None  # where /healthz and /metrics are served, once they are
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.settings.admin_user_ids

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -47,6 +48,7 @@ class Store:
         # queueing our own writers in-process keeps the tail latency flat (other processes still
         # wait on the busy timeout). PostgreSQL needs no such thing.
         self._sqlite_writer = asyncio.Lock() if self._url.get_backend_name() == "sqlite" else None
+        self._charge_listeners: list[Callable[[int], None]] = []
 
     @property
     def database_url(self) -> URL:
@@ -67,6 +69,19 @@ class Store:
             released = await self.release_stale_reservations(release_stale_after)
             if released:
                 log.warning("released %d stale budget reservation(s)", released)
+
+    def on_charge(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(micro)` after every committed charge (settle or charge): for metrics."""
+        self._charge_listeners.append(listener)
+
+    def _charged(self, amount_micro: int) -> None:
+        for listener in self._charge_listeners:
+            listener(amount_micro)
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached (for /healthz)."""
+        async with self._reading() as session:
+            await session.exec(sa_text("SELECT 1"))  # type: ignore[call-overload]
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -215,7 +230,9 @@ class Store:
                 return []
             if calls:
                 await ledger.insert(session, calls)
-            return await conversations.insert_messages(session, messages, conversation_id)
+            ids = await conversations.insert_messages(session, messages, conversation_id)
+        self._charged(actual_micro)
+        return ids
 
     async def release(self, reservation: Reservation) -> None:
         """Give the hold back (the call failed before costing anything). Repeatable."""
@@ -254,6 +271,7 @@ class Store:
             await budgets.adjust(session, user_id, period_key, spent_delta=actual_micro)
             if calls:
                 await ledger.insert(session, calls)
+        self._charged(actual_micro)
 
     # usage, for /cost
 
