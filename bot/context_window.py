@@ -7,7 +7,7 @@ and age out like any other turn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,10 +29,12 @@ class Window:
 
 
 def estimate_text_tokens(text: str) -> int:
-    """An upper bound of Kimi's token count without asking the API.
+    """A close, usually high, guess of Kimi's token count without asking the API.
 
     Kimi's tokenizer spends about 1 token per 1.5-2 CJK characters and per 4 Latin characters, so
-    counting every non-ASCII character as a whole token and ASCII at one per three overestimates.
+    counting every non-ASCII character as a whole token and ASCII at one per three overestimates
+    ordinary text. It is not a guaranteed bound (bot/token_bound.py gives one): it decides how much
+    history to offer Kimi's tokenizer when the context is tight, never what a budget reserves.
     """
     ascii_chars = sum(1 for char in text if char < "\x80")
     return (ascii_chars + 2) // 3 + (len(text) - ascii_chars)
@@ -76,14 +78,16 @@ def fit_window(
     new_messages: Sequence[dict[str, str]],
     token_budget: int,
     keep_reasoning: bool = False,
+    measure: Callable[[Sequence[dict[str, str]]], int] = estimate_messages_tokens,
 ) -> Window:
     """The system prompt, as many recent turns as fit in `token_budget`, then the new messages.
 
     `token_budget` is the context length minus the room kept for the answer.
     The new messages are always kept (the caller refuses or summarises when they alone overflow).
+    `measure` counts a list of messages: the guess by default, or a guaranteed bound.
     """
     head = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    fixed = estimate_messages_tokens(head) + estimate_messages_tokens(new_messages)
+    fixed = measure(head) + measure(new_messages)
     turns = split_into_turns(history)
     kept: list[list[dict[str, str]]] = []
     used = fixed
@@ -91,7 +95,7 @@ def fit_window(
         payload = [as_api_message(message) for message in turn]
         if not keep_reasoning:
             payload = [{k: v for k, v in item.items() if k != "reasoning_content"} for item in payload]
-        cost = estimate_messages_tokens(payload)
+        cost = measure(payload)
         if used + cost > token_budget:
             break
         kept.append(payload)

@@ -35,6 +35,7 @@ from bot.kimi import (
 )
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
+from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
 from storage import MessageRecord, NewMessage, NewUsage, Store, UserRecord
 
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 # Room kept free in the context window besides the answer: the estimate is an estimate.
 CONTEXT_SAFETY_TOKENS = 256
+# History read per turn, in characters per token of room: the guess used when the context is tight
+# (estimate_text_tokens) never counts more than 3 characters a token, so older history than this
+# could not be offered anyway, and reading it would only cost time (3,000 turns: ~200 ms).
+HISTORY_CHARS_PER_TOKEN = 3
 
 
 class TurnStatus(StrEnum):
@@ -174,18 +179,22 @@ class Conversations:
         conversation = await self._store.active_conversation(
             request.key.chat_id, request.key.user_id, request.key.thread_id
         )
-        history = await self._store.conversation_messages(conversation.id)
         new_messages = [{"role": m.role, "content": m.content} for m in request.preamble]
         new_messages.append({"role": "user", "content": request.text})
 
         max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
-        window, prompt_tokens = await self._fit(price, history, new_messages, max_output)
-        room = price.context_length - prompt_tokens - CONTEXT_SAFETY_TOKENS
+        allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
+        history = await self._store.recent_messages(
+            conversation.id, max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN
+        )
+        window, context_tokens, prompt_tokens = await self._fit(price, history, new_messages, allowed)
+        room = price.context_length - context_tokens - CONTEXT_SAFETY_TOKENS
         if room < self._settings.min_useful_output_tokens:
             yield TurnFinished(TurnOutcome(TurnStatus.TOO_LONG, price.model))
             return
         max_tokens = min(max_output, room)
 
+        # prompt_tokens is the guaranteed bound: the reservation covers whatever Kimi bills.
         decision = await self._budgets.reserve_for_call(request.user, price, prompt_tokens, max_tokens)
         if isinstance(decision, Refused):
             yield TurnFinished(
@@ -201,7 +210,7 @@ class Conversations:
         try:
             yield TurnStarted(price.model)
             generate = self._generate(
-                price, window.messages, decision, stop, progress, outcome, prompt_tokens
+                price, window.messages, decision, stop, progress, outcome, context_tokens
             )
             async for event in generate:
                 yield event
@@ -304,27 +313,43 @@ class Conversations:
         price: ModelPrice,
         history: list[MessageRecord],
         new_messages: list[dict[str, str]],
-        max_output: int,
-    ) -> tuple[Window, int]:
-        """The history that fits with room for a full answer, by Kimi's own count when it gives one."""
-        allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
+        allowed: int,
+    ) -> tuple[Window, int, int]:
+        """The history that fits with room for a full answer.
+
+        Returns the window, its size for the context check (Kimi's count when asked, else the
+        bound) and the guaranteed bound of its tokens (for the reservation). Kimi's tokenizer is
+        asked only when the bound would cut history that may well fit: the common turn makes no
+        upstream call before its answer.
+        """
+        system = self._settings.system_prompt
+        by_bound = fit_window(
+            system, history, new_messages, token_budget=allowed - PER_REQUEST_TOKENS, measure=messages_bound
+        )
+        bound = PER_REQUEST_TOKENS + by_bound.estimated_tokens
+        if by_bound.dropped_turns == 0 and bound <= allowed:
+            return by_bound, bound, bound
         budget = allowed
+        window, counted = by_bound, None
         for _ in range(3):
-            window = fit_window(self._settings.system_prompt, history, new_messages, token_budget=budget)
-            prompt_tokens = await self._count_tokens(price.model, window)
-            overshoot = prompt_tokens - allowed
+            window = fit_window(system, history, new_messages, token_budget=budget)
+            counted = await self._count_tokens(price.model, window)
+            if counted is None:
+                return by_bound, bound, bound  # no count from Kimi: the bound decides alone
+            overshoot = counted - allowed
             if overshoot <= 0 or window.dropped_turns == len(split_into_turns(history)):
                 break
-            budget -= overshoot + CONTEXT_SAFETY_TOKENS  # our estimate was short: drop more history
-        return window, prompt_tokens
+            budget -= overshoot + CONTEXT_SAFETY_TOKENS  # our guess was short: drop more history
+        assert counted is not None
+        return window, counted, max(counted, request_bound(window.messages))
 
-    async def _count_tokens(self, model: str, window: Window) -> int:
-        """Kimi's own count when it answers, else our upper-bound estimate."""
+    async def _count_tokens(self, model: str, window: Window) -> int | None:
+        """Kimi's own count of the window, or None when it does not answer."""
         try:
             counted = await self._kimi.estimate_tokens(model, window.messages)
         except (TimeoutError, KimiError, OSError) as error:
-            log.info("token estimate unavailable (%s); using the local estimate", type(error).__name__)
-            return window.estimated_tokens
+            log.info("token estimate unavailable (%s); using the local bound", type(error).__name__)
+            return None
         return max(counted, 1)
 
     async def _finish(

@@ -107,6 +107,33 @@ async def list_messages(
     return [_message(row) for row in rows]
 
 
+async def recent_messages(
+    session: AsyncSession, conversation_id: int, max_chars: int, page: int = 64
+) -> list[MessageRecord]:
+    """The newest messages whose contents add up to at least `max_chars` (or all there are),
+    oldest first. Read newest first, a page at a time, so a long conversation costs what is used."""
+    rows: list[MessageRow] = []
+    chars = 0
+    before: int | None = None
+    while chars < max_chars:
+        statement = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+        if before is not None:
+            statement = statement.where(col(MessageRow.id) < before)
+        statement = statement.order_by(col(MessageRow.id).desc()).limit(page)
+        batch = list((await session.exec(statement)).all())
+        for row in batch:
+            rows.append(row)
+            chars += len(row.content)
+            if chars >= max_chars:
+                break
+        if len(batch) < page:
+            break
+        before = batch[-1].id
+        page = min(page * 2, 1024)  # a long read takes few round trips
+    rows.reverse()
+    return [_message(row) for row in rows]
+
+
 async def set_telegram_ids(session: AsyncSession, message_id: int, ids: Sequence[int]) -> None:
     statement = (
         update(MessageRow)

@@ -178,6 +178,11 @@ class Store:
         async with self._reading() as session:
             return await conversations.list_messages(session, conversation_id, limit)
 
+    async def recent_messages(self, conversation_id: int, max_chars: int) -> list[MessageRecord]:
+        """The newest messages whose contents add up to at least `max_chars`, oldest first."""
+        async with self._reading() as session:
+            return await conversations.recent_messages(session, conversation_id, max_chars)
+
     async def add_messages(self, conversation_id: int | None, messages: Sequence[NewMessage]) -> list[int]:
         async with self._writing() as session:
             return await conversations.insert_messages(session, messages, conversation_id)

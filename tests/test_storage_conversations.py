@@ -81,6 +81,21 @@ async def test_messages_come_oldest_first_and_limit_keeps_the_newest(any_store: 
     assert [m.content for m in newest] == ["m4", "m5"]
 
 
+async def test_recent_messages_read_newest_first_only_what_is_needed(any_store: Store) -> None:
+    conversation = await any_store.active_conversation(ALICE, ALICE)
+    other = await any_store.active_conversation(GROUP, ALICE)
+    await any_store.add_messages(other.id, [NewMessage(role="user", content="x" * 50)])
+    # 200 messages of 10 characters, across several pages of the newest-first read.
+    await any_store.add_messages(
+        conversation.id, [NewMessage(role="user", content=f"{i:010d}") for i in range(200)]
+    )
+    recent = await any_store.recent_messages(conversation.id, max_chars=1005)
+    assert [m.content for m in recent] == [f"{i:010d}" for i in range(99, 200)]  # 101 reach 1005
+    everything = await any_store.recent_messages(conversation.id, max_chars=10**9)
+    assert len(everything) == 200 and everything[0].content == f"{0:010d}"
+    assert await any_store.recent_messages(conversation.id, max_chars=0) == []
+
+
 async def test_message_fields_round_trip(any_store: Store) -> None:
     conversation = await any_store.active_conversation(ALICE, ALICE)
     document = NewMessage(role="system", content="[a.pdf]\ntext", kind="document", tokens=4)

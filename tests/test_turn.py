@@ -254,3 +254,11 @@ async def test_history_is_refitted_when_kimi_counts_more_than_our_estimate(core:
     body = fake_kimi.chat_requests[-1].json
     assert len(body["messages"]) < 1 + 2 * 6 + 1  # history dropped to make room
     assert body["max_tokens"] == core.settings.max_output_tokens  # a full-length answer still fits
+
+
+async def test_an_ordinary_turn_asks_kimi_for_nothing_but_the_answer(core: Core, fake_kimi: FakeKimi):
+    await core.user()
+    fake_kimi.script(Reply(content="short"))
+    _, outcome = await core.ask("a question that fits easily")
+    assert outcome.status is TurnStatus.DONE
+    assert [r.path for r in fake_kimi.requests] == ["/v1/chat/completions"]

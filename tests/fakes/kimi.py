@@ -439,6 +439,7 @@ class FakeKimi:
         cash_balance: Decimal = Decimal("50.00"),
         voucher_balance: Decimal = Decimal("0"),
         extraction_failure_style: Literal["http", "status"] = "http",
+        estimate_ratio: float = 1.0,
     ) -> None:
         self.api_key = api_key
         self.models: dict[str, FakeModel] = {model.id: model for model in models}
@@ -451,6 +452,9 @@ class FakeKimi:
         self.rpm_window = rpm_window
         self.cash_balance = cash_balance
         self.voucher_balance = voucher_balance
+        # Moonshot's tokenizer endpoint is only an estimate; chat bills from the fake's own count.
+        # Below 1.0 the estimate falls short of the bill by that factor, as a real one may.
+        self.estimate_ratio = estimate_ratio
         # How a failed extraction shows: "http" = 500 "Failed to extract file: ..." (the error
         # table), "status" = a stored file with status "error" (the FileObject doc).
         self.extraction_failure_style = extraction_failure_style
@@ -904,7 +908,7 @@ class FakeKimi:
         return web.json_response(
             {
                 "code": 0,
-                "data": {"total_tokens": count_prompt_tokens(messages)},
+                "data": {"total_tokens": int(count_prompt_tokens(messages) * self.estimate_ratio)},
                 "scode": "0x0",
                 "status": True,
             }
