@@ -22,4 +22,9 @@ RUN pip install --no-cache-dir --no-deps . \
 
 USER kimi
 VOLUME ["/app/data"]
+# SIGTERM ends the bot cleanly: no new updates, running answers get SHUTDOWN_GRACE_SECONDS (3) to
+# finish, the rest are ended with a notice, and the process exits 0 within 8 s, inside `docker
+# stop`'s default 10 s (compose: keep stop_grace_period at 10s or more).
+STOPSIGNAL SIGTERM
+ENV SHUTDOWN_GRACE_SECONDS=3
 CMD ["python", "-m", "bot"]

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from telegram import Update
+from telegram.ext import Application
 
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
@@ -23,6 +24,7 @@ from handlers.app import build_application, set_commands
 from handlers.flood import FloodGuard
 from handlers.http_server import HttpServer, health_app
 from handlers.services import BotServices
+from handlers.shutdown import end_running_answers
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -107,11 +109,26 @@ async def serve(
             await stop.wait()
             if server is not None:
                 await server.stop()
-            await application.updater.stop()
-            await application.stop()
+            await shut_down(application, services)
     finally:
         await services.kimi.close()
         await services.store.close()
+
+
+# After the grace, interrupted answers need a moment to send their last text and settle; past
+# this the process exits anyway (an answer cut there is reported at the next start-up).
+INTERRUPT_TIMEOUT = 3.0
+
+
+async def shut_down(application: Application, services: BotServices) -> None:
+    """Take no new updates, let running answers end (see handlers.shutdown), stop the app."""
+    log.info("stopping: no new updates; running answers get %.0f s", services.settings.shutdown_grace_seconds)
+    await application.updater.stop()
+    await end_running_answers(services, services.settings.shutdown_grace_seconds)
+    try:
+        await asyncio.wait_for(application.stop(), INTERRUPT_TIMEOUT)
+    except TimeoutError:
+        log.warning("stopping: answers still running after the grace were abandoned")
 
 
 def run(settings: Settings) -> int:

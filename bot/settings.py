@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     max_output_tokens: int = Field(default=4096, ge=16)
     min_useful_output_tokens: int = Field(default=64, ge=1)
     document_confirm_threshold: Decimal = Field(default=Decimal(20), ge=0)
+    # On SIGTERM/SIGINT, running answers get this long to finish before they are interrupted;
+    # Docker kills 10 s after SIGTERM, and interrupting and closing take about 2 s more.
+    shutdown_grace_seconds: float = Field(default=3.0, ge=0, le=6)
 
     kimi_connect_timeout: float = Field(default=10.0, gt=0)
     kimi_first_byte_timeout: float = Field(default=120.0, gt=0)

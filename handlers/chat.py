@@ -26,7 +26,7 @@ from bot.turn import (
     TurnStatus,
 )
 from bot.turn_locks import Place
-from handlers.services import ActiveAnswer, BotServices, services
+from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
 from handlers.texts import language_of, text
 from storage import NewMessage, UserRecord
@@ -121,6 +121,8 @@ async def answer(
     )
     active = ActiveAnswer(sender.id, message.chat.id)
     svc.active[active.token] = active
+    if svc.shutting_down:
+        active.end(StopReason.SHUTDOWN)  # arrived after the grace: say so rather than start
     streamer = make_streamer(context, svc, quote or message, lang, active)
     outcome: TurnOutcome | None = None
     timer = TurnTimer(svc)
@@ -139,13 +141,14 @@ async def answer(
                 elif isinstance(event, TurnFinished):
                     outcome = event.outcome
         if outcome is not None:
-            await show_outcome(context, svc, message, streamer, outcome, lang)
+            await show_outcome(context, svc, message, streamer, outcome, lang, active.reason)
     except TelegramError as error:
         log.warning("could not deliver the answer in chat %s: %s", message.chat.id, error)
         await streamer.abort()
     finally:
         timer.done()
         svc.active.pop(active.token, None)
+        active.ended.set()
         place.leave()  # idempotent; frees the queue even if the turn never started
     return outcome
 
@@ -212,6 +215,7 @@ async def show_outcome(
     streamer: ReplyStreamer,
     outcome: TurnOutcome,
     lang: str,
+    stop_reason: StopReason | None = None,
 ) -> None:
     status = outcome.status
     if status is TurnStatus.REFUSED:
@@ -227,13 +231,16 @@ async def show_outcome(
             await streamer.abort()
             await message.reply_text(outcome.error.user_text(lang))
             return
-    ids = await streamer.finish(note=outcome_note(outcome, lang), empty_text=text(lang, "empty_answer"))
+    note = outcome_note(outcome, lang, stop_reason)
+    ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
     if outcome.assistant_message_id is not None and ids:
         await svc.store.set_message_telegram_ids(outcome.assistant_message_id, ids)
 
 
-def outcome_note(outcome: TurnOutcome, lang: str) -> str | None:
+def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None = None) -> str | None:
     match outcome.status:
+        case TurnStatus.STOPPED if stop_reason is StopReason.SHUTDOWN:
+            return text(lang, "note_restart")
         case TurnStatus.STOPPED:
             return text(lang, "note_stopped")
         case TurnStatus.INCOMPLETE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from telegram.ext import ContextTypes
 
@@ -23,14 +24,28 @@ from storage import Store
 SERVICES_KEY = "services"
 
 
+class StopReason(StrEnum):
+    USER = "user"  # the stop button, /stop, or Telegram's own stop on a draft
+    SHUTDOWN = "shutdown"  # the process is stopping (SIGTERM/SIGINT) and the grace ran out
+    CHAT_GONE = "chat_gone"  # Telegram answered 403: blocked, kicked, or the chat is gone
+
+
 @dataclass(eq=False)
 class ActiveAnswer:
-    """An answer being streamed, so that its stop button (or /stop) can end it."""
+    """An answer being streamed, so that its stop button (or /stop, or a shutdown) can end it."""
 
     user_id: int
     chat_id: int
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(8))
+    reason: StopReason | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # set when its handler is done
+
+    def end(self, reason: StopReason) -> None:
+        """Stop the answer; the first reason given is the one the user is told."""
+        if self.reason is None:
+            self.reason = reason
+        self.stop.set()
 
 
 @dataclass
@@ -49,6 +64,7 @@ class BotServices:
     health: Health
     active: dict[str, ActiveAnswer] = field(default_factory=dict)
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
+    shutting_down: bool = False  # set once the grace is over: answers that start now end at once
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.settings.admin_user_ids

@@ -1,0 +1,65 @@
+"""Restarts and crashes with answers in flight, on the real `python -m bot` process: SIGTERM ends
+running answers cleanly within Docker's stop timeout; SIGKILL leaves nothing reserved or lost."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from storage import Store
+from tests.bot_process import BotProcess
+from tests.fakes.kimi import FakeKimi, Reply
+from tests.fakes.telegram import FakeTelegram, User
+
+LONG_ANSWER = "Counting sheep, one more each line. " * 400  # ~75 s at this pace: never finishes here
+
+
+def long_reply() -> Reply:
+    return Reply(content=LONG_ANSWER, chunk_tokens=2, delay=0.05)
+
+
+async def wait_until_streaming(tg: FakeTelegram, user: User) -> str:
+    """Wait until the user sees part of the answer (a draft), and return what they see."""
+    draft = await tg.wait_until(
+        lambda: (d := tg.current_draft(user.id)) is not None and len(d.text) > 60 and d, timeout=30
+    )
+    return draft.text
+
+
+async def books(database_url: str, user_id: int) -> tuple[int, int, int, list[str]]:
+    """(spent, reserved, ledger total, stored assistant texts) for the user, read after the bot exits."""
+    store = Store(database_url)
+    await store.start()
+    try:
+        state = await store.budget_state(user_id, "total")
+        ledger = sum(t.cost_micro for t in await store.usage_totals(user_id))
+        conversation = await store.active_conversation(user_id, user_id)
+        messages = await store.conversation_messages(conversation.id)
+    finally:
+        await store.close()
+    answers = [m.content for m in messages if m.role == "assistant"]
+    return state.spent_micro, state.reserved_micro, ledger, answers
+
+
+async def test_sigterm_mid_answer_keeps_the_partial_text_and_exits_0_in_time(
+    tmp_path: Path, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    user = tg.user(language_code="en")
+    async with BotProcess(tmp_path, tg, fake_kimi, DATABASE_URL=database_url, BUDGET_PERIOD="total") as bot:
+        fake_kimi.script(long_reply())
+        await tg.send_text(user, "count sheep")
+        seen = await wait_until_streaming(tg, user)
+        bot.signal(signal.SIGTERM)
+        # Docker's default stop timeout is 10 s; the bot must be out well before the SIGKILL.
+        assert await bot.wait(8) == 0, bot.log
+    final = tg.messages(user.id)[-1]
+    assert final.text.startswith(seen.rstrip()[:60])
+    assert "restarted" in final.text and len(final.text) < len(LONG_ANSWER)
+    assert not final.reply_markup  # a normal message: no stop button left
+    assert "Traceback" not in bot.log
+    spent, reserved, ledger, answers = await books(database_url, user.id)
+    assert reserved == 0
+    assert 0 < spent == ledger
+    assert answers and final.text.startswith(answers[-1].strip()[:60])  # the turn is stored
+    assert len(answers[-1]) < len(LONG_ANSWER)  # charged for the part produced, not the whole
