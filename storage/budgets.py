@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import dialect
 from storage.records import BudgetState, Reservation
-from storage.tables import BudgetRow, ReservationRow
+from storage.tables import BudgetRow, InflightTurnRow, ReservationRow
 from storage.utc import utc_now
 
 HELD, SETTLED, RELEASED = "held", "settled", "released"
@@ -67,6 +67,7 @@ async def reserve(
     amount_micro: int,
     limit_micro: int | None,
     purpose: str,
+    owner: int | None = None,
 ) -> Reservation | None:
     await ensure_row(session, user_id, period_key)
     statement = update(BudgetRow).where(
@@ -94,6 +95,7 @@ async def reserve(
             purpose=purpose,
             status=HELD,
             created_at=created_at,
+            owner=owner,
         )
         .returning(col(ReservationRow.id))
     )
@@ -186,10 +188,43 @@ async def settle(session: AsyncSession, reservation_id: int, actual_micro: int) 
 
 
 async def stale_ids(session: AsyncSession, older_than: timedelta) -> list[int]:
+    """Holds older than this that name no owner (made before owners existed, migration 0003)."""
     cutoff: datetime = utc_now() - older_than
     statement = select(ReservationRow.id).where(
-        ReservationRow.status == HELD, col(ReservationRow.created_at) < cutoff
+        ReservationRow.status == HELD,
+        col(ReservationRow.owner).is_(None),
+        col(ReservationRow.created_at) < cutoff,
     )
+    return [rid for rid in (await session.exec(statement)).all() if rid is not None]
+
+
+async def owners(session: AsyncSession) -> set[int]:
+    """Processes that hold budget or had a turn in flight."""
+    held = select(ReservationRow.owner).where(ReservationRow.status == HELD)
+    inflight = select(ReservationRow.owner).where(
+        col(ReservationRow.id).in_(select(InflightTurnRow.reservation_id))
+    )
+    found = set((await session.exec(held.distinct())).all())
+    found |= set((await session.exec(inflight.distinct())).all())
+    return {owner for owner in found if owner is not None}
+
+
+async def adopt_inflight(session: AsyncSession, dead_owner: int, owner: int) -> None:
+    """Take over a dead process's holds that had a turn in flight (settled by the caller)."""
+    statement = (
+        update(ReservationRow)
+        .where(
+            col(ReservationRow.owner) == dead_owner,
+            col(ReservationRow.id).in_(select(InflightTurnRow.reservation_id)),
+        )
+        .values(owner=owner)
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(statement)
+
+
+async def held_ids(session: AsyncSession, owner: int) -> list[int]:
+    statement = select(ReservationRow.id).where(ReservationRow.status == HELD, ReservationRow.owner == owner)
     return [rid for rid in (await session.exec(statement)).all() if rid is not None]
 
 

@@ -136,3 +136,40 @@ class ExtractionRecord:
     content: str
     tokens: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewInflightTurn:
+    """What a turn's hold is for, kept while it streams: enough to settle it and tell the user
+    if the process dies (chat, user, where to answer, the question, the prompt's size)."""
+
+    chat_id: int
+    user_id: int
+    thread_id: int | None
+    reply_to: int | None  # the question's message id
+    language: str | None
+    conversation_id: int | None
+    model: str
+    purpose: str
+    question: str
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class InflightTurn:
+    """An in-flight turn of a process that died, with its last checkpoint; taken over by this one."""
+
+    reservation: Reservation
+    turn: NewInflightTurn
+    content: str
+    reasoning: str
+    settled: bool  # a start-up settled it already (then crashed, or could not tell the user yet)
+    assistant_message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    id: int
+    chat_id: int
+    payload: dict[str, object]
+    created_at: datetime

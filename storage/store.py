@@ -16,16 +16,20 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import budgets, conversations, extractions, ledger, migrate, users
+from storage import budgets, conversations, deliveries, extractions, inflight, ledger, migrate, users
 from storage.engine import create_engine, normalise_url, write_engine
+from storage.liveness import ProcessLiveness, liveness_for
 from storage.records import (
     USER_ROLES,
     BudgetState,
     ConversationRecord,
     ExtractionRecord,
+    InflightTurn,
     MessageRecord,
+    NewInflightTurn,
     NewMessage,
     NewUsage,
+    PendingDelivery,
     Reservation,
     UsageTotals,
     UserRecord,
@@ -33,7 +37,8 @@ from storage.records import (
 
 log = logging.getLogger(__name__)
 
-# A turn never holds a reservation this long; a hold that old was left by a crash.
+# Holds made before holds named their process (migration 0003) are released after this long: a
+# turn never holds one that long. Every newer hold is released by its owner's liveness instead.
 DEFAULT_STALE_AFTER_SECONDS = 600.0
 
 
@@ -49,6 +54,14 @@ class Store:
         # wait on the busy timeout). PostgreSQL needs no such thing.
         self._sqlite_writer = asyncio.Lock() if self._url.get_backend_name() == "sqlite" else None
         self._charge_listeners: list[Callable[[int], None]] = []
+        self._liveness: ProcessLiveness | None = None
+
+    @property
+    def owner(self) -> int:
+        """This process's key: the holds, in-flight turns and deliveries it makes carry it."""
+        if self._liveness is None:
+            raise RuntimeError("Store.start() has not been awaited")
+        return self._liveness.key
 
     @property
     def database_url(self) -> URL:
@@ -56,7 +69,9 @@ class Store:
         return self._url
 
     async def start(self, *, release_stale_after: float | None = DEFAULT_STALE_AFTER_SECONDS) -> None:
-        """Migrate to the newest schema, connect, and free the holds a crash left behind."""
+        """Migrate to the newest schema, connect, take this process's owner key, and take over
+        what dead processes left: their holds are freed, their in-flight turns and pending
+        deliveries become ours (see interrupted_turns and pending_deliveries)."""
         if self._engine is not None:
             raise RuntimeError("Store.start() was already awaited")
         await migrate.upgrade(self._url)
@@ -65,10 +80,13 @@ class Store:
         self._write = async_sessionmaker(
             write_engine(self._engine), class_=AsyncSession, expire_on_commit=False
         )
+        self._liveness = liveness_for(self._url, self._engine)
+        await self._liveness.start()
+        released = await self.adopt_dead_processes()
         if release_stale_after is not None:
-            released = await self.release_stale_reservations(release_stale_after)
-            if released:
-                log.warning("released %d stale budget reservation(s)", released)
+            released += await self.release_stale_reservations(release_stale_after)
+        if released:
+            log.warning("released %d budget hold(s) of stopped or crashed processes", released)
 
     def on_charge(self, listener: Callable[[int], None]) -> None:
         """Call `listener(micro)` after every committed charge (settle or charge): for metrics."""
@@ -84,6 +102,9 @@ class Store:
             await session.exec(sa_text("SELECT 1"))  # type: ignore[call-overload]
 
     async def close(self) -> None:
+        if self._liveness is not None:
+            await self._liveness.close()
+            self._liveness = None
         if self._engine is not None:
             await self._engine.dispose()
         self._engine = self._read = self._write = None
@@ -200,13 +221,27 @@ class Store:
         amount_micro: int,
         limit_micro: int | None,
         purpose: str = "chat",
+        inflight_turn: NewInflightTurn | None = None,
     ) -> Reservation | None:
         """Hold amount_micro of the period's budget; None if it does not fit under the limit
-        (None = unlimited: the hold is still recorded, so spending stays visible)."""
+        (None = unlimited: the hold is still recorded, so spending stays visible).
+
+        inflight_turn: the turn the hold is for, recorded with it so that a crash cannot lose it
+        (checkpoint() keeps its text; settle or release ends it)."""
         budgets.check_period_key(period_key)
         budgets.check_amount(amount_micro)
         async with self._writing() as session:
-            return await budgets.reserve(session, user_id, period_key, amount_micro, limit_micro, purpose)
+            reservation = await budgets.reserve(
+                session, user_id, period_key, amount_micro, limit_micro, purpose, self.owner
+            )
+            if reservation is not None and inflight_turn is not None:
+                await inflight.insert(session, reservation.id, inflight_turn)
+            return reservation
+
+    async def checkpoint(self, reservation: Reservation, content: str, reasoning: str) -> None:
+        """Keep what an in-flight turn has written so far (what a crash would otherwise lose)."""
+        async with self._writing() as session:
+            await inflight.checkpoint(session, reservation.id, content, reasoning)
 
     async def settle(
         self,
@@ -230,6 +265,7 @@ class Store:
                 for call in calls
             ]
         async with self._writing() as session:
+            await inflight.remove(session, reservation.id)
             if not await budgets.settle(session, reservation.id, actual_micro):
                 log.warning("reservation %s was already settled; ignored", reservation.id)
                 return []
@@ -242,10 +278,90 @@ class Store:
     async def release(self, reservation: Reservation) -> None:
         """Give the hold back (the call failed before costing anything). Repeatable."""
         async with self._writing() as session:
+            await inflight.remove(session, reservation.id)
             await budgets.release(session, reservation.id)
 
+    async def adopt_dead_processes(self) -> int:
+        """Free the holds of processes that are no longer running, and take over their in-flight
+        turns and pending deliveries. Never touches a live process's rows. Returns how many holds
+        were freed."""
+        async with self._reading() as session:
+            owners = await budgets.owners(session) | await deliveries.owners(session)
+        assert self._liveness is not None
+        released = 0
+        for owner in sorted(owners - {self.owner}):
+            async with self._liveness.if_dead(owner) as dead:
+                if not dead:
+                    continue
+                async with self._writing() as session:
+                    await budgets.adopt_inflight(session, owner, self.owner)
+                    await deliveries.adopt(session, owner, self.owner)
+                    held = await budgets.held_ids(session, owner)
+                for reservation_id in held:
+                    # One transaction each, as in release_stale_reservations (lock order).
+                    async with self._writing() as session:
+                        released += await budgets.release(session, reservation_id)
+                log.info("took over from stopped process %s: %d hold(s) freed", owner, len(held))
+        return released
+
+    async def interrupted_turns(self) -> list[InflightTurn]:
+        """In-flight turns taken over from dead processes, to be settled and reported."""
+        async with self._reading() as session:
+            return await inflight.owned_by(session, self.owner)
+
+    async def settle_interrupted(
+        self,
+        turn: InflightTurn,
+        actual_micro: int,
+        usage: Sequence[NewUsage],
+        messages: Sequence[NewMessage],
+    ) -> int | None:
+        """Settle a turn a crash cut (by what its checkpoint shows) and store it, in one
+        transaction; the row stays (settled) until forget_interrupted, i.e. until the user is
+        told. Returns the stored answer's id. Repeatable."""
+        budgets.check_amount(actual_micro)
+        if turn.settled:
+            return turn.assistant_message_id
+        async with self._writing() as session:
+            ids: list[int] = []
+            charged = 0
+            if not usage:
+                await budgets.release(session, turn.reservation.id)
+            elif await budgets.settle(session, turn.reservation.id, actual_micro):
+                await ledger.insert(session, usage)
+                ids = await conversations.insert_messages(session, messages, turn.turn.conversation_id)
+                charged = actual_micro
+            assistant_id = ids[-1] if ids else None
+            await inflight.mark_settled(session, turn.reservation.id, assistant_id)
+        if charged:
+            self._charged(charged)
+        return assistant_id
+
+    async def forget_interrupted(self, turn: InflightTurn) -> None:
+        async with self._writing() as session:
+            await inflight.remove(session, turn.reservation.id)
+
+    # pending deliveries
+
+    async def add_pending_delivery(self, chat_id: int, payload: dict[str, object]) -> int:
+        async with self._writing() as session:
+            return await deliveries.add(session, self.owner, chat_id, payload)
+
+    async def update_pending_delivery(self, delivery_id: int, payload: dict[str, object]) -> None:
+        async with self._writing() as session:
+            await deliveries.replace_payload(session, delivery_id, payload)
+
+    async def drop_pending_delivery(self, delivery_id: int) -> None:
+        async with self._writing() as session:
+            await deliveries.remove(session, delivery_id)
+
+    async def pending_deliveries(self) -> list[PendingDelivery]:
+        """This process's pending deliveries (after start-up: those taken over from dead ones)."""
+        async with self._reading() as session:
+            return await deliveries.owned_by(session, self.owner)
+
     async def release_stale_reservations(self, older_than_seconds: float) -> int:
-        """Release holds older than this (left by a crash). Returns how many were released."""
+        """Release owner-less holds (from before migration 0003) older than this."""
         async with self._reading() as session:
             stale = await budgets.stale_ids(session, timedelta(seconds=older_than_seconds))
         released = 0

@@ -156,6 +156,52 @@ class ReservationRow(SQLModel, table=True):
     status: str = Field(default="held", max_length=16)  # held | settled | released
     created_at: datetime = _created_at()
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The process holding it (storage.liveness); NULL for holds made before 0003.
+    owner: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class InflightTurnRow(SQLModel, table=True):
+    """An answer being streamed, with checkpoints of its text (0003): if its process dies, the
+    next start-up settles it by what was written, stores it, and tells the user. Deleted when
+    the turn's reservation is settled or released (and, after a crash, once the user is told)."""
+
+    __tablename__ = "inflight_turns"
+
+    reservation_id: int = Field(
+        sa_column_args=[
+            ForeignKey("reservations.id", ondelete="CASCADE", name="fk_inflight_turns_reservation")
+        ],
+        primary_key=True,
+        sa_column_kwargs={"autoincrement": False},
+    )
+    chat_id: int = Field(sa_type=BigInteger)
+    user_id: int = Field(sa_type=BigInteger)
+    thread_id: int | None = Field(default=None, sa_type=BigInteger)
+    reply_to: int | None = Field(default=None, sa_type=BigInteger)  # the question's message
+    language: str | None = None
+    conversation_id: int | None = None
+    model: str
+    purpose: str
+    question: str = Field(sa_type=Text)
+    prompt_tokens: int
+    content: str = Field(default="", sa_type=Text)
+    reasoning: str = Field(default="", sa_type=Text)
+    settled: bool = False  # a start-up settled it; the user is still to be told
+    assistant_message_id: int | None = None  # the stored partial answer, once settled
+    updated_at: datetime = _created_at()
+
+
+class PendingDeliveryRow(SQLModel, table=True):
+    """A final message Telegram did not take yet (5xx, timeout, network) (0003). Retried until
+    delivered or expired, by its process or, after a restart, by the next one."""
+
+    __tablename__ = "pending_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: int = Field(sa_type=BigInteger, index=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = _created_at()
 
 
 class ExtractionRow(SQLModel, table=True):

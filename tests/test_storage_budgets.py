@@ -75,6 +75,8 @@ async def test_concurrent_reservations_count_what_is_already_spent(any_store: St
 def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: str) -> None:
     # Each process starts its own Store (running the migrations at the same time, too) and
     # reserves concurrently: the guarantee must come from the database, not from this process.
+    # They all stay alive until every one has reserved: a stopped process's holds are freed by
+    # the next one that starts.
     script = textwrap.dedent(
         f"""
         import asyncio, sys
@@ -86,7 +88,8 @@ def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: 
             results = await asyncio.gather(
                 *(store.reserve({USER}, "{PERIOD}", 30_000, {LIMIT}) for _ in range(20))
             )
-            print(sum(r is not None for r in results))
+            print(sum(r is not None for r in results), flush=True)
+            sys.stdin.read()  # until the test says all are done
             await store.close()
 
         asyncio.run(main())
@@ -96,6 +99,7 @@ def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: 
         subprocess.Popen(
             [sys.executable, "-c", script, sqlite_url],
             cwd=REPO,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -104,9 +108,13 @@ def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: 
     ]
     granted = 0
     for process in processes:
-        out, err = process.communicate(timeout=60)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.strip(), process.communicate(timeout=60)[1]
+        granted += int(line)
+    for process in processes:
+        _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
-        granted += int(out.strip())
     assert granted == 33  # of 60 attempts
 
 
@@ -213,40 +221,47 @@ async def test_charge_without_reservation_is_spent_and_ledgered(any_store: Store
     assert await any_store.reserve(USER, PERIOD, LIMIT - 12_345 + 1, LIMIT) is None
 
 
-async def test_stale_reservations_are_released_and_fresh_ones_kept(any_store: Store) -> None:
+async def test_ownerless_holds_from_before_owners_are_released_when_stale(any_store: Store) -> None:
     old = await any_store.reserve(USER, PERIOD, 300_000, LIMIT)
     fresh = await any_store.reserve(USER, PERIOD, 200_000, LIMIT)
     assert old is not None and fresh is not None
-    await _backdate(any_store, old, minutes=30)
+    await _backdate(any_store, old, minutes=30, owner=None)
+    await _backdate(any_store, fresh, minutes=30)  # old, but its process (this one) lives
 
     assert await any_store.release_stale_reservations(600) == 1
     assert await any_store.release_stale_reservations(600) == 0
     assert (await any_store.budget_state(USER, PERIOD)).reserved_micro == 200_000
 
 
-async def test_start_releases_holds_a_crash_left_behind(sqlite_url: str) -> None:
-    crashed = Store(sqlite_url)
+async def test_start_frees_a_dead_process_holds_at_once_and_never_a_live_one(any_store: Store) -> None:
+    live = await any_store.reserve(USER, PERIOD, 300_000, LIMIT)
+    assert live is not None
+    crashed = Store(any_store.database_url)
     await crashed.start()
-    reservation = await crashed.reserve(USER, PERIOD, LIMIT, LIMIT)
-    assert reservation is not None
-    await _backdate(crashed, reservation, minutes=11)
-    await crashed.close()  # the process "dies" holding the budget
+    assert crashed.owner != any_store.owner
+    assert await crashed.reserve(USER, PERIOD, LIMIT - 300_000, LIMIT) is not None
+    await crashed.close()  # the process ends holding the budget: a fresh hold, not 10 minutes old
 
-    restarted = Store(sqlite_url)
+    restarted = Store(any_store.database_url)
     await restarted.start()
     try:
-        assert (await restarted.budget_state(USER, PERIOD)).reserved_micro == 0
-        assert await restarted.reserve(USER, PERIOD, LIMIT, LIMIT) is not None
+        assert (await restarted.budget_state(USER, PERIOD)).reserved_micro == 300_000  # the live one's
+        assert await restarted.reserve(USER, PERIOD, LIMIT - 300_000, LIMIT) is not None
     finally:
         await restarted.close()
+    await any_store.settle(live, 1, usage(1))
 
 
-async def test_settle_after_a_stale_release_still_charges_the_call(any_store: Store) -> None:
-    # A turn outlived the stale threshold while another process started and freed its hold:
-    # the call still happened and is paid for, once.
+async def test_settle_after_a_dead_process_release_still_charges_the_call(any_store: Store) -> None:
+    # A process lost its liveness lock (say its connection to PostgreSQL broke) while a turn ran,
+    # and another process started and freed the hold: the call still happened and is paid, once.
     reservation = await any_store.reserve(USER, PERIOD, 300_000, LIMIT)
     assert reservation is not None
-    assert await any_store.release_stale_reservations(0) == 1
+    await any_store._liveness.close()  # type: ignore[union-attr]
+    other = Store(any_store.database_url)
+    await other.start()
+    await other.close()
+    assert (await any_store.budget_state(USER, PERIOD)).reserved_micro == 0
 
     await any_store.settle(reservation, 70_000, usage(70_000))
     await any_store.settle(reservation, 70_000, usage(70_000))
@@ -266,7 +281,7 @@ async def test_bad_amounts_and_period_keys_are_refused(any_store: Store) -> None
         usage(-5)
 
 
-async def _backdate(store: Store, reservation: Reservation, *, minutes: int) -> None:
+async def _backdate(store: Store, reservation: Reservation, *, minutes: int, **values: object) -> None:
     """Pretend the reservation was made `minutes` ago (no other way to age it in a test)."""
     engine = create_engine(store.database_url)
     try:
@@ -274,7 +289,7 @@ async def _backdate(store: Store, reservation: Reservation, *, minutes: int) -> 
             await connection.execute(
                 update(ReservationRow)
                 .where(ReservationRow.id == reservation.id)  # type: ignore[arg-type]
-                .values(created_at=utc_now() - timedelta(minutes=minutes))
+                .values(created_at=utc_now() - timedelta(minutes=minutes), **values)
             )
     finally:
         await engine.dispose()
