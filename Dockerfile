@@ -14,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY storage ./storage
+COPY composition_root ./composition_root
 # The database stays at the default relative path, `sqlite+aiosqlite:///data/bot.db`, which is what
 # `.env` says too: run from /app it is /app/data/bot.db, the volume, owned by the non-root user.
 RUN pip install --no-cache-dir --no-deps . \

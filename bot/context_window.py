@@ -16,9 +16,13 @@ PER_MESSAGE_OVERHEAD = 8
 
 
 class StoredMessage(Protocol):
-    role: str
-    content: str
-    reasoning: str | None
+    # Read-only, so that frozen records (storage's MessageRecord) fit too.
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def reasoning(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -37,7 +37,7 @@ from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
-from storage import MessageRecord, NewMessage, NewUsage, Store, UserRecord
+from storage import MessageRecord, NewMessage, NewUsage, Purpose, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class TurnRequest:
     chat_id: int
     key: ConversationKey
     text: str
-    purpose: str = "chat"
+    purpose: Purpose = "chat"
     # Extra context for this turn only, stored with it (e.g. a document's extracted text).
     preamble: tuple[NewMessage, ...] = ()
     model: str | None = None  # overrides the user's model for this turn
@@ -167,14 +167,14 @@ class Conversations:
 
     async def run_turn(
         self, request: TurnRequest, stop: asyncio.Event | None = None, place: Place | None = None
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Answer one message; turns of one conversation run one at a time, in arrival order."""
         stop = stop or asyncio.Event()
         async with place or self.take_place(request.key):
             async for event in self._run_locked(request, stop):
                 yield event
 
-    async def _run_locked(self, request: TurnRequest, stop: asyncio.Event) -> AsyncIterator[TurnEvent]:
+    async def _run_locked(self, request: TurnRequest, stop: asyncio.Event) -> AsyncGenerator[TurnEvent, None]:
         price = self.model_for(request.user, request.model)
         conversation = await self._store.active_conversation(
             request.key.chat_id, request.key.user_id, request.key.thread_id
@@ -234,7 +234,7 @@ class Conversations:
         progress: _Progress,
         outcome: TurnOutcome,
         prompt_tokens: int,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Stream the answer, recording in `outcome` how it ended; upstream errors end it quietly."""
         try:
             for attempt in range(2):
@@ -268,7 +268,7 @@ class Conversations:
         stop: asyncio.Event,
         progress: _Progress,
         prompt_tokens: int,
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         stream = self._kimi.stream_chat(
             price.model,
             messages,

@@ -11,19 +11,21 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
 from handlers import chat, commands
+from handlers.bot_context import BotContext
 from handlers.call_meter import MeteredRateLimiter
 from handlers.services import SERVICES_KEY, BotServices, services
 from handlers.texts import language_of, text
 
 log = logging.getLogger(__name__)
 
+# Bot API 10.3's stopped_message_generation (the draft's stop control) is unknown to PTB's list.
+ALLOWED_UPDATES = [*Update.ALL_TYPES, "stopped_message_generation"]
 NEW_MESSAGES = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
 FILES = filters.Document.ALL | filters.PHOTO  # photos are read too: text in images is extracted
 
@@ -95,7 +97,7 @@ def register_handlers(application: Application) -> None:
     application.add_error_handler(_on_error)
 
 
-async def _count_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _count_update(update: Update, context: BotContext) -> None:
     kind = next((key for key in update.to_dict() if key != "update_id"), "unknown")
     services(context).metrics.updates.labels(kind).inc()
 
@@ -111,7 +113,7 @@ async def set_commands(application: Application) -> None:
         log.warning("could not register the command list: %s", error)
 
 
-async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _on_error(update: object, context: BotContext) -> None:
     """Log the failure (without secrets) and tell the user something short; never a traceback."""
     log.error("unhandled error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:

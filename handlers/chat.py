@@ -9,7 +9,6 @@ from contextlib import aclosing
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot.kimi import KimiQuotaExhausted
 from bot.pricing import format_points
@@ -26,10 +25,11 @@ from bot.turn import (
     TurnStatus,
 )
 from bot.turn_locks import Place
+from handlers.bot_context import BotContext
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
 from handlers.texts import language_of, text
-from storage import NewMessage, UserRecord
+from storage import NewMessage, Purpose, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ async def refuse_if_not_allowed(svc: BotServices, update: Update) -> bool:
     return True
 
 
-async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_private_text(update: Update, context: BotContext) -> None:
     svc = services(context)
     message = update.effective_message
     if message is None or await refuse_if_not_allowed(svc, update):
@@ -81,12 +81,12 @@ async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def answer(
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     svc: BotServices,
     message: Message,
     question: str,
     preamble: tuple[NewMessage, ...] = (),
-    purpose: str = "chat",
+    purpose: Purpose = "chat",
     quote: Message | None = None,
     place: Place | None = None,
 ) -> TurnOutcome | None:
@@ -185,7 +185,7 @@ class TurnTimer:
 
 
 def make_streamer(
-    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, message: Message, lang: str, active: ActiveAnswer
+    context: BotContext, svc: BotServices, message: Message, lang: str, active: ActiveAnswer
 ) -> ReplyStreamer:
     private = message.chat.type == ChatType.PRIVATE
     mode = svc.settings.stream_mode
@@ -209,7 +209,7 @@ def make_streamer(
 
 
 async def show_outcome(
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     svc: BotServices,
     message: Message,
     streamer: ReplyStreamer,
@@ -269,7 +269,7 @@ def refusal_text(outcome: TurnOutcome, lang: str) -> str:
     )
 
 
-async def alert_admins(context: ContextTypes.DEFAULT_TYPE, svc: BotServices) -> None:
+async def alert_admins(context: BotContext, svc: BotServices) -> None:
     """Tell admins the Kimi account needs topping up; at most once an hour."""
     last = context.application.bot_data.get("quota_alert_at")
     if last is not None and time.monotonic() - last < 3600:

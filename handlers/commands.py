@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
-from telegram.ext import ContextTypes
 
 from bot.kimi import KimiError
 from bot.pricing import MICRO, ModelPrice, format_points
 from bot.reports import cost_report
+from handlers.bot_context import BotContext
 from handlers.chat import conversation_key, known_user, refuse_if_not_allowed
 from handlers.command_arguments import (
     BadArgument,
@@ -24,6 +25,7 @@ from handlers.command_arguments import (
 )
 from handlers.services import BotServices, services
 from handlers.texts import language_of, text
+from handlers.update_parts import chat_of, message_of, sender_of
 from storage import UserRecord
 
 log = logging.getLogger(__name__)
@@ -46,24 +48,24 @@ def _lang(update: Update) -> str:
     return language_of(user.language_code if user else None)
 
 
-async def _guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> BotServices | None:
+async def _guarded(update: Update, context: BotContext) -> BotServices | None:
     svc = services(context)
     if update.effective_message is None or await refuse_if_not_allowed(svc, update):
         return None
     return svc
 
 
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_start(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
     lang = _lang(update)
-    user = await known_user(svc, update.effective_user)
+    user = await known_user(svc, sender_of(update))
     view = await svc.budgets.view(user)
     remaining = (
         text(lang, "unlimited") if view.remaining_micro is None else format_points(view.remaining_micro)
     )
-    await update.effective_message.reply_text(
+    await message_of(update).reply_text(
         text(
             lang,
             "start",
@@ -74,15 +76,15 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_help(update: Update, context: BotContext) -> None:
     await on_start(update, context)
 
 
-def _help_commands(svc: BotServices, update: Update, lang: str, context: ContextTypes.DEFAULT_TYPE) -> str:
+def _help_commands(svc: BotServices, update: Update, lang: str, context: BotContext) -> str:
     body = text(lang, "help_commands")
     if update.effective_chat and update.effective_chat.type != ChatType.PRIVATE:
         body += text(lang, "help_group", bot=context.bot.username)
-    if svc.is_admin(update.effective_user.id):
+    if svc.is_admin(sender_of(update).id):
         body += text(lang, "help_admin")
     return body
 
@@ -108,18 +110,18 @@ def _model_line(price: ModelPrice, current: str, lang: str) -> str:
     )
 
 
-async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_model(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
     lang = _lang(update)
-    user = await known_user(svc, update.effective_user)
+    user = await known_user(svc, sender_of(update))
     if context.args:
         await _switch_model(update, svc, user.telegram_id, context.args[0].strip(), lang)
         return
     models = await svc.catalog.available()
     if not models:
-        await update.effective_message.reply_text(text(lang, "model_none"))
+        await message_of(update).reply_text(text(lang, "model_none"))
         return
     current = svc.conversations.model_for(user).model
     lines = [text(lang, "model_current", model=current)]
@@ -133,23 +135,21 @@ async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         for p in models
         if len(f"model:{p.model}".encode()) <= 64
     ]
-    await update.effective_message.reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
+    await message_of(update).reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
 
 
 async def _switch_model(update: Update, svc: BotServices, user_id: int, model: str, lang: str) -> bool:
     models = await svc.catalog.available()
     if not any(price.model == model for price in models):
         names = "\n".join(price.model for price in models) or "-"
-        await update.effective_message.reply_text(
-            text(lang, "model_unknown", model=excerpt(model), models=names)
-        )
+        await message_of(update).reply_text(text(lang, "model_unknown", model=excerpt(model), models=names))
         return False
     await svc.store.set_user_model(user_id, model)
-    await update.effective_message.reply_text(text(lang, "model_switched", model=model))
+    await message_of(update).reply_text(text(lang, "model_switched", model=model))
     return True
 
 
-async def on_model_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_model_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc = services(context)
     lang = _lang(update)
@@ -165,19 +165,19 @@ async def on_model_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await known_user(svc, query.from_user)
     await svc.store.set_user_model(query.from_user.id, model)
     await query.answer(text(lang, "model_switched", model=model))
-    if query.message is not None:
+    if isinstance(query.message, Message):  # not an old message Telegram no longer shows
         await query.message.reply_text(text(lang, "model_switched", model=model))
 
 
 # --- /balance and /cost --------------------------------------------------------------------------
 
 
-async def on_balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_balance(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
     lang = _lang(update)
-    user = await known_user(svc, update.effective_user)
+    user = await known_user(svc, sender_of(update))
     view = await svc.budgets.view(user)
     period = text(lang, f"period_{svc.settings.budget_period.value}")
     if view.limit_micro is None:
@@ -206,7 +206,7 @@ async def on_balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         )
     if svc.is_admin(user.telegram_id):
         reply += await _upstream_balance(svc, lang)
-    await update.effective_message.reply_text(reply)
+    await message_of(update).reply_text(reply)
 
 
 async def _upstream_balance(svc: BotServices, lang: str) -> str:
@@ -224,13 +224,13 @@ async def _upstream_balance(svc: BotServices, lang: str) -> str:
     )
 
 
-async def on_cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_cost(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
     lang = _lang(update)
-    message = update.effective_message
-    user = await known_user(svc, update.effective_user)
+    message = message_of(update)
+    user = await known_user(svc, sender_of(update))
     key = conversation_key(svc, message, user.telegram_id)
     conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)
     titles = {
@@ -266,30 +266,30 @@ async def on_cost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --- /reset and /stop ----------------------------------------------------------------------------
 
 
-async def on_reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_reset(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    user = update.effective_user
-    key = conversation_key(svc, update.effective_message, user.id)
+    user = sender_of(update)
+    key = conversation_key(svc, message_of(update), user.id)
     await svc.store.start_new_conversation(key.chat_id, key.user_id, key.thread_id)
-    await update.effective_message.reply_text(text(_lang(update), "reset_done"))
+    await message_of(update).reply_text(text(_lang(update), "reset_done"))
 
 
-async def on_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_stop(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    user_id = update.effective_user.id
-    chat_id = update.effective_chat.id
+    user_id = sender_of(update).id
+    chat_id = chat_of(update).id
     stopped = [a for a in svc.active.values() if a.user_id == user_id and a.chat_id == chat_id]
     for active in stopped:
         active.stop.set()
     if not stopped:
-        await update.effective_message.reply_text(text(_lang(update), "nothing_to_stop"))
+        await message_of(update).reply_text(text(_lang(update), "nothing_to_stop"))
 
 
-async def on_stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_stop_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None or query.data is None:
         return
@@ -306,14 +306,14 @@ async def on_stop_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await query.answer(text(lang, "stopping"))
 
 
-async def on_draft_stopped(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_draft_stopped(update: Update, context: BotContext) -> None:
     """The user pressed Telegram's own stop on a streaming draft (Bot API 10.3)."""
     payload = update.api_kwargs.get("stopped_message_generation")
     if not isinstance(payload, dict):
         return
-    chat = payload.get("chat") if isinstance(payload.get("chat"), dict) else {}
+    chat: dict[str, Any] = payload["chat"] if isinstance(payload.get("chat"), dict) else {}
     chat_id = chat.get("id", payload.get("chat_id"))
-    user = payload.get("from") if isinstance(payload.get("from"), dict) else {}
+    user: dict[str, Any] = payload["from"] if isinstance(payload.get("from"), dict) else {}
     user_id = user.get("id", chat_id)
     for active in services(context).active.values():
         if active.chat_id == chat_id and active.user_id == user_id:
@@ -323,13 +323,13 @@ async def on_draft_stopped(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 # --- admin: /budget ------------------------------------------------------------------------------
 
 
-async def on_budget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_budget(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
     lang = _lang(update)
-    message = update.effective_message
-    if not svc.is_admin(update.effective_user.id):
+    message = message_of(update)
+    if not svc.is_admin(sender_of(update).id):
         await message.reply_text(text(lang, "admin_only"))
         return
     args = context.args or []

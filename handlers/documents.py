@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
 
 from bot.budget import Refused
 from bot.documents import Document, DocumentRejected, SummaryPlan, check_document
 from bot.kimi import KimiError
 from bot.pricing import format_points
 from bot.turn_locks import Place
+from handlers.bot_context import BotContext
 from handlers.chat import answer, conversation_key, known_user, refusal_text, refuse_if_not_allowed
 from handlers.services import BotServices, services
 from handlers.texts import language_of, register_texts, text
@@ -125,11 +125,11 @@ def _take_place(svc: BotServices, asker: Message) -> Place:
     return svc.conversations.take_place(conversation_key(svc, asker, asker.from_user.id))
 
 
-async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_document(update: Update, context: BotContext) -> None:
     """A document in a private chat: always for us."""
     svc = services(context)
     message = update.effective_message
-    if attachment_of(message) is None or message.from_user is None:
+    if message is None or attachment_of(message) is None or message.from_user is None:
         return
     question = caption_command(message, context.bot, "summary")
     place = _take_place(svc, message)
@@ -143,14 +143,14 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         place.leave()
 
 
-async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_group_document(update: Update, context: BotContext) -> None:
     """A document in a group: only when its caption mentions the bot or is /summary, or the
     document replies to one of the bot's messages."""
     from handlers.groups import group_allowed
 
     svc = services(context)
     message = update.effective_message
-    if attachment_of(message) is None or message.from_user is None:
+    if message is None or attachment_of(message) is None or message.from_user is None:
         return
     if not group_allowed(svc, message.chat.id):
         return
@@ -168,13 +168,11 @@ async def on_group_document(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         place.leave()
 
 
-async def summarise_replied_document(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
-) -> bool:
+async def summarise_replied_document(update: Update, context: BotContext, question: str) -> bool:
     """A message addressed to the bot that replies to a document: that document is the subject."""
     message = update.effective_message
     replied = message.reply_to_message if message else None
-    if message is None or message.from_user is None or attachment_of(replied) is None:
+    if message is None or message.from_user is None or replied is None or attachment_of(replied) is None:
         return False
     svc = services(context)
     place = _take_place(svc, message)
@@ -185,7 +183,7 @@ async def summarise_replied_document(
     return True
 
 
-async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_summary_command(update: Update, context: BotContext) -> None:
     svc = services(context)
     message = update.effective_message
     if message is None or message.from_user is None:
@@ -195,7 +193,7 @@ async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         if await refuse_if_not_allowed(svc, update):
             return
         replied = message.reply_to_message
-        if attachment_of(replied) is None:
+        if replied is None or attachment_of(replied) is None:
             lang = language_of(message.from_user.language_code)
             await message.reply_text(text(lang, "summary_usage"))
             return
@@ -204,7 +202,7 @@ async def on_summary_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
         place.leave()
 
 
-async def on_unsupported_private(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_unsupported_private(update: Update, context: BotContext) -> None:
     """Voice, stickers, videos… in a private chat: say what the bot can read instead of staying silent."""
     svc = services(context)
     message = update.effective_message
@@ -215,7 +213,7 @@ async def on_unsupported_private(update: Update, context: ContextTypes.DEFAULT_T
 
 
 async def summarise_document(
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     svc: BotServices,
     asker: Message,
     document_message: Message,
@@ -280,13 +278,13 @@ async def summarise_document(
     )
 
 
-async def _download(context: ContextTypes.DEFAULT_TYPE, document: Attachment) -> bytes:
+async def _download(context: BotContext, document: Attachment) -> bytes:
     telegram_file = await context.bot.get_file(document.file_id)
     return bytes(await telegram_file.download_as_bytearray())
 
 
 async def _ask_confirmation(
-    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, pending: PendingSummary, lang: str
+    context: BotContext, svc: BotServices, pending: PendingSummary, lang: str
 ) -> None:
     plan = pending.plan
     remaining = (
@@ -319,7 +317,7 @@ async def _ask_confirmation(
     await pending.asker.reply_text(question, reply_markup=keyboard)
 
 
-async def on_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_confirm_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None or query.data is None:
         return
@@ -353,7 +351,7 @@ async def on_confirm_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def _run_summary(
-    context: ContextTypes.DEFAULT_TYPE, svc: BotServices, pending: PendingSummary, lang: str, place: Place
+    context: BotContext, svc: BotServices, pending: PendingSummary, lang: str, place: Place
 ) -> None:
     document = pending.document
     preamble = document.as_message()
@@ -378,6 +376,7 @@ async def _run_summary(
             except TelegramError as error:
                 log.debug("progress edit skipped: %s", error)
 
+        assert pending.asker.from_user is not None  # only documents with a sender get this far
         user = await known_user(svc, pending.asker.from_user)
         key = conversation_key(svc, pending.asker, user.telegram_id)
         conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)

@@ -123,7 +123,7 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
         retry = (rate_limit_args or {}).get("retry", True)
         attempt = 0
         while True:
-            sent_at = await self._take_slot(chat_id) if counted else None
+            sent_at = await self._take_slot(chat_id) if counted and chat_id is not None else None
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -137,7 +137,7 @@ class FloodGuard(BaseRateLimiter[dict[str, Any]]):
                     raise
                 await asyncio.sleep(wait)
             finally:
-                if sent_at is not None:
+                if sent_at is not None and chat_id is not None:
                     self._landed(chat_id, sent_at)
 
     async def _take_slot(self, chat_id: int | str) -> float:

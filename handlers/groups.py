@@ -7,8 +7,9 @@ import logging
 from telegram import ChatMemberUpdated, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
-from telegram.ext import Application, ChatMemberHandler, ContextTypes
+from telegram.ext import Application, ChatMemberHandler
 
+from handlers.bot_context import BotContext
 from handlers.chat import answer, refuse_if_not_allowed
 from handlers.services import BotServices, services
 from handlers.texts import register_texts, text
@@ -29,7 +30,7 @@ def group_allowed(svc: BotServices, chat_id: int) -> bool:
     return not allowed or chat_id in allowed
 
 
-async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_group_text(update: Update, context: BotContext) -> None:
     svc = services(context)
     message = update.effective_message
     if message is None or message.from_user is None or not group_allowed(svc, message.chat.id):
@@ -50,7 +51,7 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await answer(context, svc, message, question)
 
 
-async def on_my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_my_membership(update: Update, context: BotContext) -> None:
     """Added to a group it is not allowed in: say so once, and leave."""
     change: ChatMemberUpdated | None = update.my_chat_member
     svc = services(context)

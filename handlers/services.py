@@ -7,8 +7,6 @@ import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from telegram.ext import ContextTypes
-
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
@@ -18,6 +16,7 @@ from bot.metrics import Metrics
 from bot.pricing import PriceTable
 from bot.settings import Settings
 from bot.turn import Conversations
+from handlers.bot_context import BotContext
 from handlers.flood import FloodGuard
 from storage import Store
 
@@ -74,5 +73,5 @@ class BotServices:
         return not allowed or user_id in allowed or self.is_admin(user_id)
 
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> BotServices:
+def services(context: BotContext) -> BotServices:
     return context.application.bot_data[SERVICES_KEY]

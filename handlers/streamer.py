@@ -16,10 +16,11 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, MessageEntity, ReplyParameters
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, MessageEntity, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
+from handlers.bot_context import TelegramBot
 from handlers.flood import FloodGuard, is_group_chat
 from handlers.rendering import (
     MAX_ENTITIES_PER_MESSAGE,
@@ -85,7 +86,7 @@ class StreamPlacement:
 
 @dataclass
 class ReplyStreamer:
-    bot: Bot
+    bot: TelegramBot
     placement: StreamPlacement
     guard: FloodGuard
     use_draft: bool

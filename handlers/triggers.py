@@ -42,7 +42,7 @@ def caption_command(message: Message, bot: Bot, command: str) -> str | None:
 
     Telegram runs no command handler on captions, so a document sent with "/summary" as its
     caption reaches the document handler, which asks here."""
-    entities = message.parse_caption_entities(MessageEntity.BOT_COMMAND)
+    entities = message.parse_caption_entities([MessageEntity.BOT_COMMAND])
     caption = message.caption or ""
     for entity, value in entities.items():
         if entity.offset != 0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,12 +20,12 @@ from storage.tables import ConversationRow, MessageRow
 from storage.utc import utc_now
 
 
-def _in_scope(chat_id: int, user_id: int | None, thread_id: int | None) -> list[object]:
+def _in_scope(chat_id: int, user_id: int | None, thread_id: int | None) -> list[ColumnElement[bool]]:
     # `== None` compiles to IS NULL, which is what a shared or topic-less scope needs.
     return [
-        ConversationRow.chat_id == chat_id,
-        ConversationRow.user_id == user_id,
-        ConversationRow.thread_id == thread_id,
+        col(ConversationRow.chat_id) == chat_id,
+        col(ConversationRow.user_id) == user_id,
+        col(ConversationRow.thread_id) == thread_id,
         col(ConversationRow.active).is_(True),
     ]
 
@@ -60,7 +60,7 @@ async def open_if_none(
 async def deactivate(session: AsyncSession, chat_id: int, user_id: int | None, thread_id: int | None) -> None:
     statement = (
         update(ConversationRow)
-        .where(*_in_scope(chat_id, user_id, thread_id))  # type: ignore[arg-type]
+        .where(*_in_scope(chat_id, user_id, thread_id))
         .values(active=False)
         .execution_options(synchronize_session=False)
     )

@@ -35,7 +35,7 @@ async def replace_payload(session: AsyncSession, delivery_id: int, payload: dict
 
 
 async def remove(session: AsyncSession, delivery_id: int) -> None:
-    await session.exec(delete(PendingDeliveryRow).where(col(PendingDeliveryRow.id) == delivery_id))  # type: ignore[call-overload]
+    await session.exec(delete(PendingDeliveryRow).where(col(PendingDeliveryRow.id) == delivery_id))
 
 
 async def owned_by(session: AsyncSession, owner: int) -> list[PendingDelivery]:

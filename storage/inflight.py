@@ -47,7 +47,7 @@ async def checkpoint(session: AsyncSession, reservation_id: int, content: str, r
 
 async def remove(session: AsyncSession, reservation_id: int) -> None:
     statement = delete(InflightTurnRow).where(col(InflightTurnRow.reservation_id) == reservation_id)
-    await session.exec(statement)  # type: ignore[call-overload]
+    await session.exec(statement)
 
 
 async def mark_settled(session: AsyncSession, reservation_id: int, assistant_message_id: int | None) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,9 +43,10 @@ async def insert(session: AsyncSession, usage: Sequence[NewUsage]) -> str:
 
 
 def _totals_query(*conditions: Any) -> Any:
+    # sqlmodel's select is typed for at most four columns; SQLAlchemy's takes any number.
     return (
-        select(
-            UsageRow.model,
+        select_columns(
+            col(UsageRow.model),
             func.count(col(UsageRow.id)),
             func.coalesce(func.sum(UsageRow.prompt_tokens), 0),
             func.coalesce(func.sum(UsageRow.cached_tokens), 0),

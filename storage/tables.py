@@ -67,8 +67,8 @@ Index(
     func.coalesce(ConversationRow.user_id, 0),
     func.coalesce(ConversationRow.thread_id, 0),
     unique=True,
-    sqlite_where=ConversationRow.active,  # type: ignore[arg-type]
-    postgresql_where=ConversationRow.active,  # type: ignore[arg-type]
+    sqlite_where=ConversationRow.active,
+    postgresql_where=ConversationRow.active,
 )
 
 

@@ -1,4 +1,4 @@
-"""Runs the real bot (bot.runtime.serve) against the fake Telegram and fake Kimi over loopback."""
+"""Runs the real bot (composition_root.serve) against the fake Telegram and fake Kimi over loopback."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from bot.runtime import serve
 from bot.settings import Settings
+from composition_root import serve
 from handlers.services import BotServices
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram

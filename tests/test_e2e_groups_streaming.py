@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.runtime import serve
+from composition_root import serve
 from handlers.flood import FloodGuard
 from handlers.services import BotServices
 from tests.fakes.kimi import FakeKimi, Reply

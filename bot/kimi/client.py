@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -73,7 +73,7 @@ class KimiClient:
         temperature: float | None = None,
         context_length: int | None = None,
         input_tokens: int | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Stream one turn as typed events.
 
         Per upstream call: deltas as they come, then (only after data: [DONE]) the assembled

@@ -42,7 +42,7 @@ LINK_KIND = MessageEntityType.TEXT_LINK
 ALLOWED_KINDS = QUOTE_KINDS | CODE_KINDS | STYLE_KINDS | {LINK_KIND}
 
 # Among entities of the same range the container comes first: quote > link > style > code.
-_NESTING_ORDER = {
+_NESTING_ORDER: dict[str, int] = {
     **dict.fromkeys(QUOTE_KINDS, 0),
     LINK_KIND: 1,
     **dict.fromkeys(STYLE_KINDS, 2),
@@ -52,7 +52,7 @@ _NESTING_ORDER = {
 # Which entities survive when a message would carry more than 100: structure and code first,
 # because losing them changes how the text reads; emphasis last. A spoiler ranks high since
 # dropping it would reveal what the author hid.
-_IMPORTANCE = {
+_IMPORTANCE: dict[str, int] = {
     MessageEntityType.BLOCKQUOTE: 0,
     MessageEntityType.EXPANDABLE_BLOCKQUOTE: 0,
     MessageEntityType.PRE: 1,

@@ -1,4 +1,10 @@
-"""The composition root: build every service from the settings and run the bot until stopped."""
+"""The composition root: settings -> services -> the Telegram application, run until stopped.
+
+The one module that imports all three packages (import-linter holds the rest to the layers
+handlers -> bot -> storage): it builds the core's services (`bot/`) on the store (`storage/`),
+hands them to the Telegram side (`handlers/`), and owns start-up and shutdown. `python -m bot`
+(bot/__main__.py) only calls `main()` here.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 
-from telegram import Update
 from telegram.ext import Application
 
 from bot.budget import BudgetKeeper
@@ -15,12 +21,12 @@ from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.health import Health
 from bot.kimi import KimiClient, KimiConfig
-from bot.log_redaction import mask_secrets_in_logs
+from bot.log_redaction import configure_logging, mask_secrets_in_logs
 from bot.metrics import Metrics
 from bot.pricing import PricingError, load_price_table
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.turn import Conversations
-from handlers.app import build_application, set_commands
+from handlers.app import ALLOWED_UPDATES, build_application, set_commands
 from handlers.flood import FloodGuard
 from handlers.http_server import HttpServer, health_app
 from handlers.services import BotServices
@@ -28,9 +34,6 @@ from handlers.shutdown import end_running_answers
 from storage import Store
 
 log = logging.getLogger(__name__)
-
-# Bot API 10.3's stopped_message_generation (the draft's stop control) is unknown to PTB's list.
-ALLOWED_UPDATES = [*Update.ALL_TYPES, "stopped_message_generation"]
 
 
 def kimi_config(settings: Settings) -> KimiConfig:
@@ -90,12 +93,15 @@ async def serve(
     )
     services = await build_services(settings, guard)
     application = build_application(services)
+    updater = application.updater
+    if updater is None:  # PTB makes one whenever the application is built with a token
+        raise RuntimeError("the Telegram application has no updater")
     server: HttpServer | None = None
     try:
         async with application:
             await set_commands(application)
             # start_polling deletes a webhook left from webhook mode first (PTB does that).
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await application.start()
             if settings.metrics_listen is not None:
                 server = HttpServer(
@@ -123,7 +129,8 @@ INTERRUPT_TIMEOUT = 3.0
 async def shut_down(application: Application, services: BotServices) -> None:
     """Take no new updates, let running answers end (see handlers.shutdown), stop the app."""
     log.info("stopping: no new updates; running answers get %.0f s", services.settings.shutdown_grace_seconds)
-    await application.updater.stop()
+    if application.updater is not None:
+        await application.updater.stop()
     await end_running_answers(services, services.settings.shutdown_grace_seconds)
     try:
         await asyncio.wait_for(application.stop(), INTERRUPT_TIMEOUT)
@@ -142,3 +149,27 @@ def run(settings: Settings) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"kimi-telegram-bot: {error}", file=sys.stderr)
+        return 2
+    secrets = [settings.telegram_bot_token.get_secret_value(), settings.moonshot_api_key.get_secret_value()]
+    configure_logging(settings.log_level.value, secrets)
+    try:
+        return run(settings)
+    except PricingError as error:
+        print(f"kimi-telegram-bot: pricing: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except Exception as error:  # start-up failed (database, network): one line, no traceback
+        message = f"{type(error).__name__}: {error}".splitlines()[0]
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        print(f"kimi-telegram-bot: cannot run: {message}", file=sys.stderr)
+        mask_secrets_in_logs(secrets)
+        return 1
