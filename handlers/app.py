@@ -19,6 +19,7 @@ from telegram.ext import (
 from handlers import chat, commands
 from handlers.bot_context import BotContext
 from handlers.call_meter import MeteredRateLimiter
+from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
 from handlers.texts import language_of, text
 
@@ -38,7 +39,8 @@ def build_application(svc: BotServices) -> Application:
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .rate_limiter(MeteredRateLimiter(svc.guard, svc.metrics, svc.health))
-        .concurrent_updates(True)  # one user's long answer must not hold up anyone else
+        # Concurrent: one user's long answer must not hold up anyone else; tracked: see progress.py.
+        .concurrent_updates(TrackingUpdateProcessor(svc.handled))
         .connection_pool_size(64)
         .pool_timeout(30.0)
         .read_timeout(30.0)

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.turn import Conversations
 from handlers.bot_context import BotContext
 from handlers.flood import FloodGuard
+from handlers.progress import HandledUpdates
 from storage import Store
 
 SERVICES_KEY = "services"
@@ -64,6 +65,7 @@ class BotServices:
     active: dict[str, ActiveAnswer] = field(default_factory=dict)
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
     shutting_down: bool = False  # set once the grace is over: answers that start now end at once
+    handled: HandledUpdates = field(default_factory=HandledUpdates)  # which updates are done
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.settings.admin_user_ids

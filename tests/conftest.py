@@ -37,7 +37,7 @@ async def start_bot(
     running: list[RunningBot] = []
 
     async def start(**overrides: Any) -> RunningBot:
-        bot = RunningBot(bot_settings(tmp_path, tg, fake_kimi, **overrides))
+        bot = RunningBot(bot_settings(tmp_path, tg, fake_kimi, **overrides), tg)
         await bot.__aenter__()
         running.append(bot)
         return bot

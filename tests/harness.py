@@ -30,15 +30,26 @@ def bot_settings(tmp_path: Path, tg: FakeTelegram, kimi: FakeKimi, **overrides: 
 
 
 class RunningBot:
-    """`async with RunningBot(settings) as bot:` — the bot polls the fake until the block ends."""
+    """`async with RunningBot(settings, tg) as bot:` — the bot polls the fake until the block ends.
 
-    def __init__(self, settings: Settings) -> None:
+    ``await bot.caught_up()`` returns once the bot has *handled* every update queued for it so far
+    (each update's whole handler pipeline returned): the event to wait for before asserting that
+    something did NOT happen. It is exact with concurrent updates, unlike a reply to a later
+    message or a quiet spell, which prove nothing about an earlier update still in flight.
+    """
+
+    def __init__(self, settings: Settings, telegram: FakeTelegram | None = None) -> None:
         self.settings = settings
+        self.telegram = telegram
+        self._confirmed_before_start = 0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.services: BotServices
 
     async def __aenter__(self) -> RunningBot:
+        if self.telegram is not None:
+            # Updates an earlier bot confirmed are not ours to handle; every later one is.
+            self._confirmed_before_start = self.telegram.confirmed_update_id
         ready: asyncio.Future[BotServices] = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(serve(self.settings, self._stop, ready=ready))
         done, _ = await asyncio.wait({self._task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
@@ -48,6 +59,17 @@ class RunningBot:
             raise AssertionError("the bot did not start within 30 s")
         self.services = ready.result()
         return self
+
+    async def caught_up(self, timeout: float = 15.0) -> None:  # noqa: ASYNC109 (test-facing API)
+        """Wait until the bot has handled every update queued for it so far (see the class doc)."""
+        if self.telegram is None:
+            raise TypeError("RunningBot(settings, telegram) is needed to know which updates to wait for")
+        wanted = self.telegram.update_ids(after=self._confirmed_before_start)
+        try:
+            await asyncio.wait_for(self.services.handled.wait(wanted), timeout)
+        except TimeoutError:
+            missing = [u for u in wanted if u not in self.services.handled]
+            raise AssertionError(f"the bot had not handled updates {missing} after {timeout}s") from None
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._stop.set()

@@ -53,7 +53,7 @@ async def test_model_lists_priced_models_and_switches(start_bot, tg: FakeTelegra
 
 
 async def test_balance_and_cost_report_exact_points(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
-    await start_bot(default_budget="100")
+    bot = await start_bot(default_budget="100")
     ben = tg.user(first_name="Ben")
     fake_kimi.script(
         Reply(
@@ -62,7 +62,7 @@ async def test_balance_and_cost_report_exact_points(start_bot, tg: FakeTelegram,
     )
     await tg.send_text(ben, "hello")
     await tg.wait_for_message(ben.id, timeout=15)
-    await tg.wait_idle(quiet=1.2)
+    await bot.caught_up()
     await tg.send_text(ben, "/cost")
     cost = await tg.wait_for_message(ben.id)
     # The seed's example: 200 input + 1000 output tokens on kimi-k2-0905-preview = 6 元点.

@@ -39,7 +39,7 @@ async def test_an_expensive_summary_waits_for_confirmation(start_bot, tg: FakeTe
     assert counted and "Otters hold hands" in counted[0].json["messages"][0]["content"]
     expected = count_prompt_tokens(counted[0].json["messages"])
     assert f"({expected} tokens)" in ask.visible_text
-    await tg.wait_idle()
+    await bot.caught_up()
     assert fake_kimi.chat_requests == []  # nothing is spent before the user agrees
     assert fake_kimi.live_files == 0  # the text was read already; the remote file is gone
 
@@ -67,7 +67,7 @@ async def test_an_old_confirmation_has_expired(start_bot, tg: FakeTelegram, fake
     await tg.wait_until(lambda: tg.callback_answer(query))
 
     assert tg.callback_answer(query)["text"] == "This request has expired. Please send the document again."
-    await tg.wait_idle()
+    await bot.caught_up()
     assert fake_kimi.chat_requests == [] and ledger(bot) == []
 
 
@@ -82,7 +82,7 @@ async def test_cancel_charges_nothing(start_bot, tg: FakeTelegram, fake_kimi: Fa
     cancelled = await tg.wait_for_message(alice.id, lambda m: "Cancelled" in m.visible_text)
 
     assert cancelled.visible_text == "Cancelled; nothing was charged."
-    await tg.wait_idle()
+    await bot.caught_up()
     assert fake_kimi.chat_requests == []
     assert ledger(bot) == [] and spent_micro(bot, alice.id) == 0
     assert tg.message(alice.id, ask.message_id).buttons == []
@@ -91,7 +91,7 @@ async def test_cancel_charges_nothing(start_bot, tg: FakeTelegram, fake_kimi: Fa
 async def test_only_the_sender_can_confirm_and_a_second_press_is_expired(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
-    await start_bot(document_confirm_threshold="0.5")
+    bot = await start_bot(document_confirm_threshold="0.5")
     alice, mallory = tg.user(first_name="Alice"), tg.user(first_name="Mallory")
     group = tg.group()
     await tg.send_document(alice, b"Otters.\n", "plain.txt", chat=group, caption="@kimi_test_bot summary")
@@ -101,7 +101,7 @@ async def test_only_the_sender_can_confirm_and_a_second_press_is_expired(
     query = await tg.press_button(mallory, ask, yes)
     await tg.wait_until(lambda: tg.callback_answer(query))
     assert "Only the person who sent the document" in tg.callback_answer(query)["text"]
-    await tg.wait_idle()
+    await bot.caught_up()
     assert fake_kimi.chat_requests == []
 
     fake_kimi.script(Reply(content="Otters, briefly.", chunk_tokens=2))
@@ -109,7 +109,7 @@ async def test_only_the_sender_can_confirm_and_a_second_press_is_expired(
     first = await tg.press_button(alice, ask, yes)
     second = await tg.press_button(alice, ask, yes)
     await tg.wait_for_message(group.id, finished(tg, group.id, "Otters, briefly"), timeout=15)
-    await tg.wait_idle()
+    await bot.caught_up()
     assert len(fake_kimi.chat_requests) == 1
     answers = [tg.callback_answer(first), tg.callback_answer(second)]
     assert sum(1 for a in answers if "expired" in (a.get("text") or "")) == 1
@@ -127,7 +127,7 @@ async def test_a_summary_beyond_the_budget_is_explained_and_not_called(
 
     assert "would cost about" in told.visible_text and "only 0.01 元点 left" in told.visible_text
     assert told.callback_data == []
-    await tg.wait_idle()
+    await bot.caught_up()
     assert fake_kimi.chat_requests == [] and ledger(bot) == []
     assert fake_kimi.live_files == 0
 
@@ -142,7 +142,7 @@ async def test_a_summary_partly_beyond_the_budget_asks_first(
     ask = await _confirmation(tg, alice.id)
 
     assert "5.00 元点 left. That is more than you have left" in ask.visible_text
-    await tg.wait_idle()
+    await bot.caught_up()
     assert fake_kimi.chat_requests == []
 
     fake_kimi.script(Reply(content="Otters live in rivers, in short.", chunk_tokens=2))

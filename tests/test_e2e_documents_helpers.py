@@ -12,7 +12,7 @@ import pytest
 from fpdf import FPDF
 
 from tests.fakes.kimi import FakeKimi
-from tests.fakes.telegram import FakeTelegram, StoredMessage, User
+from tests.fakes.telegram import FakeTelegram, StoredMessage
 from tests.harness import RunningBot
 
 
@@ -106,13 +106,3 @@ def finished(tg: FakeTelegram, chat_id: int, marker: str):
         return marker in message.visible_text and not message.callback_data
 
     return check
-
-
-async def bot_caught_up(tg: FakeTelegram, user: User) -> None:
-    """Wait until the bot has handled everything sent so far (and was able to answer at all): a
-    /help in the user's private chat comes after those updates and is answered; then a quiet spell."""
-    asked = await tg.send_text(user, "/help")
-    await tg.wait_for_message(
-        user.id, lambda m: m.reply_to_message_id == asked["message_id"] or "/balance" in m.visible_text
-    )
-    await tg.wait_idle(quiet=0.2)

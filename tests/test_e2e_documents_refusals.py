@@ -20,7 +20,7 @@ MB = 1024 * 1024
 
 async def _refusal(tg: FakeTelegram, fake_kimi: FakeKimi, bot: RunningBot, user_id: int) -> str:
     reply = await tg.wait_for_message(user_id)
-    await tg.wait_idle()
+    await bot.caught_up()
     assert [m.visible_text for m in tg.messages(user_id)] == [reply.visible_text], "one reply, no summary"
     assert fake_kimi.chat_requests == []
     assert ledger(bot) == [] and spent_micro(bot, user_id) == 0

@@ -98,7 +98,7 @@ async def test_flood_control_while_streaming_is_waited_out_and_coalesced(
 
 
 async def test_rejected_formatting_falls_back_to_plain_text(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
-    await start_bot(stream_mode="edit")
+    bot = await start_bot(stream_mode="edit")
     user = tg.user()
     tg.fail_next("sendMessage", "Bad Request: can't parse entities: unsupported entity", status=400, times=1)
     tg.fail_next(
@@ -109,7 +109,7 @@ async def test_rejected_formatting_falls_back_to_plain_text(start_bot, tg: FakeT
     await tg.wait_until(
         lambda: tg.messages(user.id) and "refuses to format" in tg.messages(user.id)[-1].text, timeout=20
     )
-    await tg.wait_idle(quiet=1.2)
+    await bot.caught_up()
     final = tg.messages(user.id)[-1]
     assert final.text == "Bold text that Telegram refuses to format."  # rendered text, no raw **
 
@@ -122,7 +122,7 @@ async def test_burst_of_messages_against_a_small_budget(start_bot, tg: FakeTeleg
     for index in range(6):
         await tg.send_text(user, f"question {index}")
     await tg.wait_until(lambda: len(tg.messages(user.id)) >= 6, timeout=60)
-    await tg.wait_idle(quiet=1.5, timeout=30)
+    await bot.caught_up()
     texts = tg.bot_texts(user.id)
     answered = [t for t in texts if t.startswith("answer")]
     refused = [t for t in texts if not t.startswith("answer") and "budget" in t.lower()]

@@ -8,7 +8,6 @@ import pytest
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
 from tests.test_e2e_documents_helpers import (
-    bot_caught_up,
     chat_messages,
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     finished,
@@ -90,7 +89,7 @@ async def test_other_traffic_is_never_answered_nor_charged(
 
     params = make(bob_message)
     sent = await tg.send_text(alice, params.pop("text"), chat=group, **params)
-    await bot_caught_up(tg, alice)
+    await bot.caught_up()
 
     assert tg.messages(group.id) == []
     assert fake_kimi.requests == []
@@ -109,7 +108,7 @@ async def test_a_member_replying_to_another_members_question_does_not_wake_the_b
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
     # Alice's question mentions the bot; Bob's reply to Alice's question does not.
-    await start_bot()
+    bot = await start_bot()
     group = tg.group(bot_status="administrator")
     alice, bob = tg.user(first_name="Alice"), tg.user(first_name="Bob")
     fake_kimi.script(Reply(content="Otters are mustelids."))
@@ -117,7 +116,7 @@ async def test_a_member_replying_to_another_members_question_does_not_wake_the_b
     await tg.wait_for_message(group.id, finished(tg, group.id, "mustelids"))
 
     await tg.send_text(bob, "good question", chat=group, reply_to=question)
-    await bot_caught_up(tg, bob)
+    await bot.caught_up()
 
     assert len(fake_kimi.chat_requests) == 1
     assert len(tg.messages(group.id)) == 1
@@ -192,12 +191,12 @@ async def test_added_to_a_group_it_is_not_allowed_in_it_says_so_once_and_leaves(
 ):
     allowed = tg.group(bot_status="left")
     stranger = tg.group(bot_status="left")
-    await start_bot(allowed_chat_ids=str(allowed.id))
+    bot = await start_bot(allowed_chat_ids=str(allowed.id))
     admin = tg.user(first_name="Admin")
 
     await tg.bot_added_to_group(stranger, admin)
     await tg.wait_for(lambda c: c.method == "leaveChat" and c.ok)
-    await bot_caught_up(tg, admin)
+    await bot.caught_up()
 
     assert tg.bot_texts(stranger.id) == [
         "I'm not allowed in this group, so I'm leaving. An admin can allow it."
@@ -206,7 +205,7 @@ async def test_added_to_a_group_it_is_not_allowed_in_it_says_so_once_and_leaves(
     assert len(tg.calls("leaveChat")) == 1
 
     await tg.bot_added_to_group(allowed, admin)
-    await bot_caught_up(tg, admin)
+    await bot.caught_up()
     assert tg.messages(allowed.id) == [] and len(tg.calls("leaveChat")) == 1
     answer = await _ask(tg, fake_kimi, admin, allowed, "hello", "Hello, group.")
     assert answer[-1]["content"] == "hello"
@@ -224,7 +223,7 @@ async def test_in_a_group_that_is_not_allowed_nothing_is_answered(
     await tg.send_text(alice, f"{BOT} hello?", chat=stranger)
     await tg.send_text(alice, "/help@kimi_test_bot", chat=stranger)
     await tg.send_document(alice, b"Otters.\n", "plain.txt", chat=stranger, caption=f"{BOT} summary please")
-    await bot_caught_up(tg, alice)
+    await bot.caught_up()
 
     assert tg.messages(stranger.id) == []
     assert fake_kimi.requests == [] and ledger(bot) == []

@@ -10,7 +10,6 @@ import pytest
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
 from tests.test_e2e_documents_helpers import (
-    bot_caught_up,
     chat_messages,
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     file_requests,
@@ -93,7 +92,7 @@ async def test_a_document_not_meant_for_the_bot_is_not_even_downloaded(
     document = await tg.send_document(alice, b"Otters.\n", "plain.txt", chat=group)
     await tg.send_document(alice, b"Beavers.\n", "other.txt", chat=group, caption="for @bob")
     await tg.send_text(bob, "thanks for the file", chat=group, reply_to=document)
-    await bot_caught_up(tg, bob)
+    await bot.caught_up()
 
     assert tg.messages(group.id) == []
     assert tg.calls("getFile") == [] and fake_kimi.requests == [] and ledger(bot) == []

@@ -55,7 +55,7 @@ async def test_edit_mode_edits_one_message_and_removes_the_stop_button(
 async def test_a_10000_character_answer_is_split_without_loss(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
-    await start_bot(max_output_tokens=8000)
+    bot = await start_bot(max_output_tokens=8000)
     carol = tg.user(first_name="Carol")
     paragraphs = [f"Paragraph {i}: " + ("lorem ipsum dolor sit amet " * 14).strip() for i in range(26)]
     answer = "\n\n".join(paragraphs)
@@ -65,7 +65,7 @@ async def test_a_10000_character_answer_is_split_without_loss(
     await tg.wait_until(
         lambda: len(tg.messages(carol.id)) >= 3 and "Paragraph 25" in tg.visible_text(carol.id), timeout=30
     )
-    await tg.wait_idle(quiet=1.5, timeout=30)
+    await bot.caught_up()
     texts = tg.bot_texts(carol.id)
     assert len(texts) == 3
     assert all(len(t.encode("utf-16-le")) // 2 <= 4096 for t in texts)
@@ -74,13 +74,13 @@ async def test_a_10000_character_answer_is_split_without_loss(
 
 
 async def test_code_block_split_across_messages_is_reopened(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
-    await start_bot(stream_mode="edit", max_output_tokens=8000)
+    bot = await start_bot(stream_mode="edit", max_output_tokens=8000)
     dave = tg.user(first_name="Dave")
     code = "\n".join(f"print('line {i}')  # a comment to make it longer" for i in range(120))
     fake_kimi.script(Reply(content=f"Code:\n\n```python\n{code}\n```\n\nDone.", chunk_tokens=80))
     await tg.send_text(dave, "code please")
     await tg.wait_until(lambda: "Done." in tg.visible_text(dave.id), timeout=30)
-    await tg.wait_idle(quiet=1.5, timeout=30)
+    await bot.caught_up()
     messages = tg.messages(dave.id)
     assert len(messages) == 2
     for message in messages:

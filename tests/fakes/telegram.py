@@ -729,6 +729,25 @@ class FakeTelegram:
     def updates_delivered(self) -> list[JSON]:
         return list(self.world.delivered_updates)
 
+    def update_ids(self, *, after: int = 0) -> list[int]:
+        """The ids of every update queued for the bot (above ``after``), oldest first."""
+        return [u for u in self.world.pushed_update_ids if u > after]
+
+    @property
+    def confirmed_update_id(self) -> int:
+        """The highest update id the bot confirmed with a later getUpdates offset (0: none yet).
+
+        Confirmed means fetched for good (Telegram will not send it again), not handled: the
+        bot's own signal for that is tests.harness.RunningBot.caught_up."""
+        return self.world.confirmed_update_id
+
+    async def wait_confirmed(self, update_id: int | None = None, timeout: float = 10.0) -> None:
+        """Wait until the bot confirmed ``update_id`` (default: every update queued so far)."""
+        wanted = update_id if update_id is not None else max(self.world.pushed_update_ids, default=0)
+        await self.wait_until(
+            lambda: self.world.confirmed_update_id >= wanted, timeout, f"getUpdates offset > {wanted}"
+        )
+
     def assert_no_flood(self) -> None:
         if self.flood_errors:
             raise AssertionError(f"the bot hit flood control: {self.flood_errors}")
@@ -804,7 +823,11 @@ class FakeTelegram:
         return await self.wait_until(find, timeout, f"a bot message in chat {chat_id}")
 
     async def wait_idle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
-        """Wait until the bot made no call (other than getUpdates) for ``quiet`` seconds."""
+        """Wait until the bot made no call (other than getUpdates) for ``quiet`` seconds.
+
+        Never use it before asserting that something did NOT happen: updates are handled
+        concurrently and a handler may be busy without calling Telegram. Wait for the event
+        instead (tests.harness.RunningBot.caught_up: every update handled)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

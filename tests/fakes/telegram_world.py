@@ -57,6 +57,8 @@ class World:
         self.delivered_updates: list[JSON] = []
         self.allowed_updates: list[str] | None = None
         self._next_update_id = 100_000_001
+        self.pushed_update_ids: list[int] = []  # every update ever queued for the bot, in order
+        self.confirmed_update_id = 0  # the bot confirmed every update up to this one (getUpdates offset)
         self._updates_changed = asyncio.Event()
         self._poll_generation = 0
         self.closing = False
@@ -167,6 +169,7 @@ class World:
     def push_update(self, kind: str, payload: JSON) -> JSON:
         update = {"update_id": self._next_update_id, kind: payload}
         self._next_update_id += 1
+        self.pushed_update_ids.append(update["update_id"])
         self.updates.append(update)
         self._wake()
         return update
@@ -212,6 +215,7 @@ class World:
         if offset:
             if offset > 0:
                 self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                self.confirmed_update_id = max(self.confirmed_update_id, offset - 1)
             else:
                 self.updates = self.updates[offset:]
         loop = asyncio.get_running_loop()
