@@ -15,8 +15,12 @@ Fixtures:
 
 Where PostgreSQL comes from, in order:
     1. TEST_DATABASE_URL (a server where we may CREATE DATABASE, or else a database we may wipe);
-    2. the local server (127.0.0.1:5432, user postgres, trust auth), started with pg_ctlcluster
-       if it is installed but stopped.
+    2. the local server (127.0.0.1:5432, user postgres, trust auth or the password "postgres"),
+       started with pg_ctlcluster if it is installed but stopped. `.ci/postgres.sh` installs,
+       starts and configures it on a fresh Debian/Ubuntu machine.
+
+With CI=true an unusable PostgreSQL fails the PostgreSQL tests instead of skipping them: CI must
+never turn green with the PostgreSQL half (budget atomicity across processes) unguarded.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import URL, make_url
@@ -36,6 +41,8 @@ from sqlalchemy.engine import URL, make_url
 from storage import Store
 
 LOCAL_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+# The password .ci/postgres.sh gives the postgres role when the server wants one over TCP.
+LOCAL_PG_PASSWORD = "postgres"
 _CONNECT_TIMEOUT = 3.0
 
 
@@ -68,12 +75,12 @@ def pg_server() -> PgServer:
         url = _asyncpg_url(given)
         error = asyncio.run(_probe(url))
         if error:
-            pytest.skip(f"TEST_DATABASE_URL is set but unusable: {error}")
+            _no_postgres(f"TEST_DATABASE_URL is set but unusable: {error}")
         can_create = asyncio.run(_probe_create(url))
         return PgServer(url, can_create)
 
     url = make_url(LOCAL_PG_URL)
-    error = asyncio.run(_probe(url))
+    error = asyncio.run(_probe_local(url))
     if error:
         started = _start_local_cluster()
         if started:
@@ -81,8 +88,19 @@ def pg_server() -> PgServer:
         else:
             error = f"{error}; and no cluster could be started (pg_ctlcluster missing or failed)"
     if error:
-        pytest.skip(f"no PostgreSQL for the PostgreSQL tests: {error} (set TEST_DATABASE_URL)")
+        _no_postgres(
+            f"no PostgreSQL for the PostgreSQL tests: {error} (run .ci/postgres.sh or set TEST_DATABASE_URL)"
+        )
+    if asyncio.run(_probe(url)) is not None:
+        url = url.set(password=LOCAL_PG_PASSWORD)
     return PgServer(url, can_create_databases=True)
+
+
+def _no_postgres(reason: str) -> NoReturn:
+    """Skip the PostgreSQL tests, or fail them in CI (CI=true), where skipping hides a gap."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -206,10 +224,18 @@ async def _probe_create(url: URL) -> bool:
         await connection.close()
 
 
+async def _probe_local(url: URL) -> str | None:
+    """The local server without a password (trust), else with .ci/postgres.sh's password."""
+    error = await _probe(url)
+    if error is None or await _probe(url.set(password=LOCAL_PG_PASSWORD)) is None:
+        return None
+    return error
+
+
 async def _wait_until_up(url: URL, attempts: int = 20) -> str | None:
     error: str | None = None
     for _ in range(attempts):
-        error = await _probe(url)
+        error = await _probe_local(url)
         if error is None:
             return None
         await asyncio.sleep(0.25)

@@ -72,11 +72,18 @@ async def test_concurrent_reservations_count_what_is_already_spent(any_store: St
     assert LIMIT - 700_000 - held < 10_000 * 7  # refusals only once the rest could not fit
 
 
-def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: str) -> None:
-    # Each process starts its own Store (running the migrations at the same time, too) and
-    # reserves concurrently: the guarantee must come from the database, not from this process.
-    # They all stay alive until every one has reserved: a stopped process's holds are freed by
-    # the next one that starts.
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request: pytest.FixtureRequest) -> str:
+    """An empty database's URL on each backend in turn (PostgreSQL: a fresh database)."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+def test_processes_racing_for_the_last_point_never_overspend(any_url: str) -> None:
+    # Replicas of the bot share one database: each process has its own Store and they race for
+    # the last 1 元点 of a 10 元点 budget. The guarantee must come from the database, not from any
+    # one process's locks. They all stay alive until the end: a stopped process's holds are freed
+    # by the next Store that starts. (Planting a read-check-write reserve makes the PostgreSQL
+    # run grant more than 33.)
     script = textwrap.dedent(
         f"""
         import asyncio, sys
@@ -85,8 +92,11 @@ def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: 
         async def main() -> None:
             store = Store(sys.argv[1])
             await store.start()
+            sys.stdout.write("ready\\n")
+            sys.stdout.flush()
+            sys.stdin.readline()  # all processes start reserving together
             results = await asyncio.gather(
-                *(store.reserve({USER}, "{PERIOD}", 30_000, {LIMIT}) for _ in range(20))
+                *(store.reserve({USER}, "{PERIOD}", 30_000, {10 * LIMIT}) for _ in range(20))
             )
             print(sum(r is not None for r in results), flush=True)
             sys.stdin.read()  # until the test says all are done
@@ -95,27 +105,60 @@ def test_reservations_from_several_processes_never_exceed_the_limit(sqlite_url: 
         asyncio.run(main())
         """
     )
+    asyncio.run(_spend(any_url, 9 * LIMIT))
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", script, sqlite_url],
+            [sys.executable, "-c", script, any_url],
             cwd=REPO,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(3)
+        for _ in range(4)
     ]
-    granted = 0
-    for process in processes:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.strip(), process.communicate(timeout=60)[1]
-        granted += int(line)
-    for process in processes:
-        _, err = process.communicate(timeout=60)
-        assert process.returncode == 0, err
-    assert granted == 33  # of 60 attempts
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready", process.stderr
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        granted = 0
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.strip(), process.communicate(timeout=60)[1]
+            granted += int(line)
+        # While every process still holds its reservations:
+        state = asyncio.run(_state(any_url))
+        for process in processes:
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err
+    finally:
+        for process in processes:
+            process.kill()
+    assert granted == 33  # of 80 attempts: 33 × 0.03 元点 fit in the last 1 元点, a 34th would not
+    assert (state.spent_micro, state.reserved_micro) == (9 * LIMIT, 33 * 30_000)
+
+
+async def _spend(url: str, amount: int) -> None:
+    store = Store(url)
+    await store.start()
+    try:
+        await store.charge(USER, PERIOD, amount, usage(amount))
+    finally:
+        await store.close()
+
+
+async def _state(url: str):
+    store = Store(url)
+    await store.start()
+    try:
+        return await store.budget_state(USER, PERIOD)
+    finally:
+        await store.close()
 
 
 async def test_settle_replaces_the_reservation_by_the_actual_cost(any_store: Store) -> None:
