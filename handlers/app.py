@@ -16,7 +16,8 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import chat, commands
+from handlers import chat, commands, documents, groups
+from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import BotContext
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
@@ -54,8 +55,6 @@ def build_application(svc: BotServices) -> Application:
 
 
 def register_handlers(application: Application) -> None:
-    from handlers import documents, groups
-
     for name, callback in (
         ("start", commands.on_start),
         ("help", commands.on_help),
@@ -95,7 +94,8 @@ def register_handlers(application: Application) -> None:
         )
     )
     groups.register(application)
-    application.add_handler(TypeHandler(Update, _count_update), group=-1)
+    application.add_handler(TypeHandler(Update, _count_update), group=ACCESS_GROUP - 1)  # every update
+    application.add_handler(access_handler(), group=ACCESS_GROUP)
     application.add_error_handler(_on_error)
 
 

@@ -54,28 +54,10 @@ async def known_user(svc: BotServices, user: User) -> UserRecord:
     return await svc.store.get_or_create_user(user.id, language_of(user.language_code), user.username)
 
 
-async def refuse_if_not_allowed(svc: BotServices, update: Update) -> bool:
-    """Politely refuse a user outside ALLOWED_USER_IDS; True when refused. Costs nothing.
-
-    In a group outside ALLOWED_CHAT_IDS nothing is answered at all, commands included (the bot
-    leaves such groups when added; this covers groups it was in before the setting)."""
-    chat = update.effective_chat
-    allowed_chats = svc.settings.allowed_chat_ids
-    if chat is not None and chat.type != ChatType.PRIVATE and allowed_chats and chat.id not in allowed_chats:
-        return True
-    user = update.effective_user
-    if user is None or svc.is_allowed(user.id):
-        return user is None
-    message = update.effective_message
-    if message is not None:
-        await message.reply_text(text(language_of(user.language_code), "not_allowed", user_id=user.id))
-    return True
-
-
 async def on_private_text(update: Update, context: BotContext) -> None:
     svc = services(context)
     message = update.effective_message
-    if message is None or await refuse_if_not_allowed(svc, update):
+    if message is None:
         return
     await answer(context, svc, message, message.text or "")
 

@@ -13,7 +13,7 @@ from bot.kimi import KimiError
 from bot.pricing import MICRO, ModelPrice, format_points
 from bot.reports import cost_report
 from handlers.bot_context import BotContext
-from handlers.chat import conversation_key, known_user, refuse_if_not_allowed
+from handlers.chat import conversation_key, known_user
 from handlers.command_arguments import (
     BadArgument,
     BudgetLimit,
@@ -49,10 +49,8 @@ def _lang(update: Update) -> str:
 
 
 async def _guarded(update: Update, context: BotContext) -> BotServices | None:
-    svc = services(context)
-    if update.effective_message is None or await refuse_if_not_allowed(svc, update):
-        return None
-    return svc
+    """The services, for a command with a message (who may use it was checked by handlers.access)."""
+    return None if update.effective_message is None else services(context)
 
 
 async def on_start(update: Update, context: BotContext) -> None:
@@ -153,7 +151,7 @@ async def on_model_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc = services(context)
     lang = _lang(update)
-    if query is None or query.data is None or not svc.is_allowed(query.from_user.id):
+    if query is None or query.data is None:
         if query is not None:
             await query.answer()
         return

@@ -17,7 +17,7 @@ from bot.kimi import KimiError
 from bot.pricing import format_points
 from bot.turn_locks import Place
 from handlers.bot_context import BotContext
-from handlers.chat import answer, conversation_key, known_user, refusal_text, refuse_if_not_allowed
+from handlers.chat import answer, conversation_key, known_user, refusal_text
 from handlers.services import BotServices, services
 from handlers.texts import language_of, register_texts, text
 from handlers.triggers import addressed_text, caption_command
@@ -134,8 +134,6 @@ async def on_document(update: Update, context: BotContext) -> None:
     question = caption_command(message, context.bot, "summary")
     place = _take_place(svc, message)
     try:
-        if await refuse_if_not_allowed(svc, update):
-            return
         if question is None:
             question = message.caption
         await summarise_document(context, svc, message, message, question, place)
@@ -146,13 +144,9 @@ async def on_document(update: Update, context: BotContext) -> None:
 async def on_group_document(update: Update, context: BotContext) -> None:
     """A document in a group: only when its caption mentions the bot or is /summary, or the
     document replies to one of the bot's messages."""
-    from handlers.groups import group_allowed
-
     svc = services(context)
     message = update.effective_message
     if message is None or attachment_of(message) is None or message.from_user is None:
-        return
-    if not group_allowed(svc, message.chat.id):
         return
     question = caption_command(message, context.bot, "summary")
     if question is None:
@@ -161,8 +155,6 @@ async def on_group_document(update: Update, context: BotContext) -> None:
         return
     place = _take_place(svc, message)
     try:
-        if await refuse_if_not_allowed(svc, update):
-            return
         await summarise_document(context, svc, message, message, question, place)
     finally:
         place.leave()
@@ -190,8 +182,6 @@ async def on_summary_command(update: Update, context: BotContext) -> None:
         return
     place = _take_place(svc, message)
     try:
-        if await refuse_if_not_allowed(svc, update):
-            return
         replied = message.reply_to_message
         if replied is None or attachment_of(replied) is None:
             lang = language_of(message.from_user.language_code)
@@ -204,9 +194,8 @@ async def on_summary_command(update: Update, context: BotContext) -> None:
 
 async def on_unsupported_private(update: Update, context: BotContext) -> None:
     """Voice, stickers, videos… in a private chat: say what the bot can read instead of staying silent."""
-    svc = services(context)
     message = update.effective_message
-    if message is None or message.from_user is None or await refuse_if_not_allowed(svc, update):
+    if message is None or message.from_user is None:
         return
     lang = language_of(message.from_user.language_code)
     await message.reply_text(text(lang, "doc_unsupported"))

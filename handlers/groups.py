@@ -9,9 +9,11 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import Application, ChatMemberHandler
 
+from handlers.access import group_allowed
 from handlers.bot_context import BotContext
-from handlers.chat import answer, refuse_if_not_allowed
-from handlers.services import BotServices, services
+from handlers.chat import answer
+from handlers.documents import summarise_replied_document
+from handlers.services import services
 from handlers.texts import register_texts, text
 from handlers.triggers import addressed_text
 
@@ -25,23 +27,14 @@ register_texts(
 )
 
 
-def group_allowed(svc: BotServices, chat_id: int) -> bool:
-    allowed = svc.settings.allowed_chat_ids
-    return not allowed or chat_id in allowed
-
-
 async def on_group_text(update: Update, context: BotContext) -> None:
     svc = services(context)
     message = update.effective_message
-    if message is None or message.from_user is None or not group_allowed(svc, message.chat.id):
+    if message is None or message.from_user is None:
         return
     question = addressed_text(message, context.bot)
     if question is None:
         return  # not for us: never answered, never charged
-    if await refuse_if_not_allowed(svc, update):
-        return
-    from handlers.documents import summarise_replied_document
-
     if await summarise_replied_document(update, context, question):
         return
     replied = message.reply_to_message
