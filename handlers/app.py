@@ -19,6 +19,7 @@ from telegram.ext import (
 from handlers import chat, commands, documents, groups
 from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import BotContext
+from handlers.buttons import ChooseModel, ConfirmSummary, StopAnswer, pressed
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
@@ -67,10 +68,12 @@ def register_handlers(application: Application) -> None:
         ("summary", documents.on_summary_command),
     ):
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
-    application.add_handler(CallbackQueryHandler(commands.on_stop_button, pattern=r"^stop:"))
+    application.add_handler(CallbackQueryHandler(commands.on_stop_button, pattern=pressed(StopAnswer)))
     application.add_handler(TypeHandler(Update, commands.on_draft_stopped), group=1)
-    application.add_handler(CallbackQueryHandler(commands.on_model_button, pattern=r"^model:"))
-    application.add_handler(CallbackQueryHandler(documents.on_confirm_button, pattern=r"^doc:"))
+    application.add_handler(CallbackQueryHandler(commands.on_model_button, pattern=pressed(ChooseModel)))
+    application.add_handler(
+        CallbackQueryHandler(documents.on_confirm_button, pattern=pressed(ConfirmSummary))
+    )
     application.add_handler(
         MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, documents.on_document)
     )

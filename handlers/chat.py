@@ -26,6 +26,7 @@ from bot.turn import (
 )
 from bot.turn_locks import Place
 from handlers.bot_context import BotContext
+from handlers.buttons import StopAnswer, encode
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
 from handlers.texts import language_of, text
@@ -173,7 +174,7 @@ def make_streamer(
     mode = svc.settings.stream_mode
     use_draft = mode is StreamMode.DRAFT or (mode is StreamMode.AUTO and private)
     stop_markup = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text(lang, "stop_button"), callback_data=f"stop:{active.token}")]]
+        [[InlineKeyboardButton(text(lang, "stop_button"), callback_data=encode(StopAnswer(active.token)))]]
     )
     return ReplyStreamer(
         bot=context.bot,

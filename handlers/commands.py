@@ -13,6 +13,7 @@ from bot.kimi import KimiError
 from bot.pricing import MICRO, ModelPrice, format_points
 from bot.reports import cost_report
 from handlers.bot_context import BotContext
+from handlers.buttons import ChooseModel, StopAnswer, decode, encode, fits
 from handlers.chat import conversation_key, known_user
 from handlers.command_arguments import (
     BadArgument,
@@ -127,11 +128,11 @@ async def on_model(update: Update, context: BotContext) -> None:
     keyboard = [
         [
             InlineKeyboardButton(
-                ("✅ " if p.model == current else "") + p.model, callback_data=f"model:{p.model}"
+                ("✅ " if p.model == current else "") + p.model, callback_data=encode(ChooseModel(p.model))
             )
         ]
         for p in models
-        if len(f"model:{p.model}".encode()) <= 64
+        if fits(ChooseModel(p.model))
     ]
     await message_of(update).reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
 
@@ -151,11 +152,12 @@ async def on_model_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc = services(context)
     lang = _lang(update)
-    if query is None or query.data is None:
+    pressed = decode(query.data) if query is not None else None
+    if query is None or not isinstance(pressed, ChooseModel):
         if query is not None:
             await query.answer()
         return
-    model = query.data.removeprefix("model:")
+    model = pressed.model
     price = await svc.catalog.find(model)
     if price is None:
         await query.answer(text(lang, "button_expired"), show_alert=True)
@@ -289,11 +291,12 @@ async def on_stop(update: Update, context: BotContext) -> None:
 
 async def on_stop_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = decode(query.data) if query is not None else None
+    if query is None or not isinstance(pressed, StopAnswer):
         return
     svc = services(context)
     lang = _lang(update)
-    active = svc.active.get(query.data.removeprefix("stop:"))
+    active = svc.active.get(pressed.token)
     if active is None:
         await query.answer(text(lang, "nothing_to_stop"))
         return

@@ -17,6 +17,7 @@ from bot.kimi import KimiError
 from bot.pricing import format_points
 from bot.turn_locks import Place
 from handlers.bot_context import BotContext
+from handlers.buttons import ConfirmSummary, decode, encode
 from handlers.chat import answer, conversation_key, known_user, refusal_text
 from handlers.services import BotServices, services
 from handlers.texts import language_of, register_texts, text
@@ -288,8 +289,12 @@ async def _ask_confirmation(
     keyboard = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(text(lang, "doc_confirm_yes"), callback_data=f"doc:yes:{token}"),
-                InlineKeyboardButton(text(lang, "doc_confirm_no"), callback_data=f"doc:no:{token}"),
+                InlineKeyboardButton(
+                    text(lang, "doc_confirm_yes"), callback_data=encode(ConfirmSummary(token, go=True))
+                ),
+                InlineKeyboardButton(
+                    text(lang, "doc_confirm_no"), callback_data=encode(ConfirmSummary(token, go=False))
+                ),
             ]
         ]
     )
@@ -308,10 +313,11 @@ async def _ask_confirmation(
 
 async def on_confirm_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    if query is None or query.data is None:
+    pressed = decode(query.data) if query is not None else None
+    if query is None or not isinstance(pressed, ConfirmSummary):
         return
     lang = language_of(query.from_user.language_code)
-    _, choice, token = (query.data.split(":", 2) + ["", ""])[:3]
+    token = pressed.token
     pending_all: dict[str, PendingSummary] = context.application.bot_data.setdefault(PENDING_KEY, {})
     pending = pending_all.get(token)
     if pending is None or pending.expired:
@@ -328,7 +334,7 @@ async def on_confirm_button(update: Update, context: BotContext) -> None:
             await query.edit_message_reply_markup(reply_markup=None)
         except TelegramError:
             pass
-    if choice != "yes":
+    if not pressed.go:
         await pending.asker.reply_text(text(lang, "doc_cancelled"))
         return
     svc = services(context)
