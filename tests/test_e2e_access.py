@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram
-from tests.test_e2e_documents_helpers import bot_caught_up, ledger
+from tests.test_e2e_documents_helpers import ledger
 
 BOT = "@kimi_test_bot"
 
@@ -24,8 +24,8 @@ async def test_a_model_button_in_a_group_that_is_not_allowed_does_nothing(
 
     bot = await start_bot(allowed_chat_ids="-42")
     query_id = await tg.press_button(alice, listing, "model:kimi-k2-thinking", chat=group)
-    await tg.wait_until(lambda: tg.world.callback_queries[query_id]["answered"], timeout=10)
-    await bot_caught_up(tg, alice)
+    await bot.caught_up()
+    assert tg.world.callback_queries[query_id]["answered"]
 
     assert (await bot.services.store.get_user(alice.id)).model != "kimi-k2-thinking"
     assert [m.message_id for m in tg.messages(group.id)] == [listing.message_id]
@@ -48,7 +48,7 @@ async def test_a_user_not_allowed_is_told_only_when_the_message_was_for_the_bot(
     await tg.send_text(stranger, "/balance")
     private = await tg.wait_for_message(stranger.id)
     assert str(stranger.id) in private.text
-    await bot_caught_up(tg, friend)
+    await bot.caught_up()
 
     assert tg.bot_texts(group.id) == [refusal.text]
     assert tg.bot_texts(stranger.id) == [private.text]
