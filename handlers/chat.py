@@ -29,7 +29,7 @@ from handlers.bot_context import BotContext
 from handlers.buttons import StopAnswer, encode
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
-from handlers.texts import language_of, text
+from handlers.texts import error_text, language_of, text
 from storage import NewMessage, Purpose, UserRecord
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ async def show_outcome(
             await alert_admins(context, svc)
         if not outcome.content.strip():
             await streamer.abort()
-            await message.reply_text(outcome.error.user_text(lang))
+            await message.reply_text(error_text(lang, outcome.error))
             return
     note = outcome_note(outcome, lang, stop_reason)
     ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
@@ -229,7 +229,7 @@ def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None
         case TurnStatus.INCOMPLETE:
             return text(lang, "note_incomplete")
         case TurnStatus.FAILED if outcome.error is not None:
-            return text(lang, "note_failed_partial", error=outcome.error.user_text(lang))
+            return text(lang, "note_failed_partial", error=error_text(lang, outcome.error))
         case TurnStatus.TRUNCATED:
             return text(lang, "note_capped" if outcome.capped else "note_truncated")
     return None

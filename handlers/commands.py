@@ -25,7 +25,7 @@ from handlers.command_arguments import (
     parse_user_id,
 )
 from handlers.services import BotServices, services
-from handlers.texts import language_of, text
+from handlers.texts import error_text, language_of, text
 from handlers.update_parts import chat_of, message_of, sender_of
 from storage import UserRecord
 
@@ -213,7 +213,7 @@ async def _upstream_balance(svc: BotServices, lang: str) -> str:
     try:
         balance = await svc.kimi.balance()
     except KimiError as error:
-        return text(lang, "balance_upstream_unknown", error=error.user_text(lang))
+        return text(lang, "balance_upstream_unknown", error=error_text(lang, error))
     return text(
         lang,
         "balance_upstream",

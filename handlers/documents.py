@@ -20,7 +20,7 @@ from handlers.bot_context import BotContext
 from handlers.buttons import ConfirmSummary, decode, encode
 from handlers.chat import answer, conversation_key, known_user, refusal_text
 from handlers.services import BotServices, services
-from handlers.texts import language_of, register_texts, text
+from handlers.texts import error_text, language_of, text
 from handlers.triggers import addressed_text, caption_command
 from storage import NewMessage
 
@@ -29,55 +29,6 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "pending_documents"
 # A confirmation holds the document's text in memory: unanswered ones are dropped after an hour.
 PENDING_TTL = 3600.0
-
-register_texts(
-    {
-        "en": {
-            "doc_default_question": "Summarise this document: its purpose and main points.",
-            "doc_too_big": "This file is larger than 20 MB, the most a bot can download from Telegram. "
-            "Please send a smaller file.",
-            "doc_unsupported": "I can't read this kind of file. Send a PDF, Word, Excel, PowerPoint, text, "
-            "Markdown, CSV, HTML, JSON, EPUB, code file or an image with text.",
-            "doc_empty": "This file is empty.",
-            "doc_no_text": "I found no text in this file.",
-            "doc_download_failed": "I couldn't download this file from Telegram. Please try again.",
-            "doc_part_progress": "📄 Summarising «{name}» in parts: step {index} of {total}…",
-            "doc_parts_done": "📄 Read «{name}» in {total} parts; the summary follows.",
-            "doc_confirm": "Summarising «{name}» ({tokens} tokens{parts}) will cost up to about {cost} 元点. "
-            "You have {remaining} 元点 left.{capped} Go ahead?",
-            "doc_confirm_parts": ", in {count} parts",
-            "doc_confirm_capped": " That is more than you have left, so the summary will be shortened to fit.",
-            "doc_confirm_yes": "✅ Summarise",
-            "doc_confirm_no": "✖ Cancel",
-            "doc_cancelled": "Cancelled; nothing was charged.",
-            "doc_expired": "This request has expired. Please send the document again.",
-            "doc_not_yours": "Only the person who sent the document can confirm.",
-            "doc_cannot_afford": "Summarising «{name}» would cost about {cost} 元点, but you have only {remaining} "
-            "元点 left in this period.",
-            "summary_usage": "Reply to a document with /summary to summarise it.",
-        },
-        "zh": {
-            "doc_default_question": "请总结这份文档：它的目的和要点。",
-            "doc_too_big": "这个文件超过 20 MB，机器人无法从 Telegram 下载。请发送更小的文件。",
-            "doc_unsupported": "我读不了这种文件。请发送 PDF、Word、Excel、PPT、文本、Markdown、CSV、HTML、JSON、EPUB、代码文件或带文字的图片。",
-            "doc_empty": "这个文件是空的。",
-            "doc_no_text": "这个文件里没有找到文字。",
-            "doc_download_failed": "无法从 Telegram 下载这个文件，请再试一次。",
-            "doc_part_progress": "📄 正在分部分总结《{name}》：第 {index}/{total} 步…",
-            "doc_parts_done": "📄 已分 {total} 部分读完《{name}》，总结如下。",
-            "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。{capped}继续吗？",
-            "doc_confirm_parts": "，分 {count} 部分",
-            "doc_confirm_capped": "这超过了你的剩余预算，总结会缩短到预算以内。",
-            "doc_confirm_yes": "✅ 总结",
-            "doc_confirm_no": "✖ 取消",
-            "doc_cancelled": "已取消，未扣费。",
-            "doc_expired": "请求已过期，请重新发送文档。",
-            "doc_not_yours": "只有发送文档的人可以确认。",
-            "doc_cannot_afford": "总结《{name}》约需 {cost} 元点，但你本期只剩 {remaining} 元点。",
-            "summary_usage": "请用 /summary 回复一个文档来总结它。",
-        },
-    }
-)
 
 
 @dataclass
@@ -239,7 +190,7 @@ async def summarise_document(
         return
     except KimiError as error:
         log.info("document extraction failed: %s", error.log_text())
-        await asker.reply_text(error.user_text(lang))
+        await asker.reply_text(error_text(lang, error))
         return
     except TelegramError as error:
         log.info("document download failed: %s", error)
@@ -386,7 +337,7 @@ async def _run_summary(
                 conversation.id,
             )
         except KimiError as error:
-            await pending.asker.reply_text(error.user_text(lang))
+            await pending.asker.reply_text(error_text(lang, error))
             return
         if isinstance(result, Refused):
             from bot.turn import TurnOutcome, TurnStatus

@@ -14,17 +14,10 @@ from handlers.bot_context import BotContext
 from handlers.chat import answer
 from handlers.documents import summarise_replied_document
 from handlers.services import services
-from handlers.texts import register_texts, text
+from handlers.texts import language_of, text
 from handlers.triggers import addressed_text
 
 log = logging.getLogger(__name__)
-
-register_texts(
-    {
-        "en": {"group_not_allowed": "I'm not allowed in this group, so I'm leaving. An admin can allow it."},
-        "zh": {"group_not_allowed": "我未获准在这个群里使用，现在退出。管理员可以在设置中允许。"},
-    }
-)
 
 
 async def on_group_text(update: Update, context: BotContext) -> None:
@@ -54,7 +47,7 @@ async def on_my_membership(update: Update, context: BotContext) -> None:
     was_in = change.old_chat_member.status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)
     if not joined or was_in or group_allowed(svc, change.chat.id):
         return
-    lang = "zh" if change.from_user and (change.from_user.language_code or "").startswith("zh") else "en"
+    lang = language_of(change.from_user.language_code if change.from_user else None)
     try:
         await context.bot.send_message(change.chat.id, text(lang, "group_not_allowed"))
     except TelegramError as error:

@@ -1,8 +1,12 @@
-"""What the bot says, in Chinese and English, chosen by Telegram's language_code."""
+"""What the bot says, in Chinese and English, chosen by Telegram's language_code: the one catalog.
+
+Every user-facing text is here, the Kimi errors' included (each error class names its key), with
+the same keys and placeholders in both languages (tests/test_texts.py checks that).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bot.kimi import KimiError
 
 _TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -83,6 +87,47 @@ _TEXTS: dict[str, dict[str, str]] = {
         "arg_not_an_id": "“{value}” is not a Telegram id. Ids are whole numbers such as 123456789.",
         "arg_id_out_of_range": "“{value}” is outside the range of Telegram user ids (1 to {max_id}).",
         "arg_chat_id_out_of_range": "“{value}” is outside the range of Telegram chat ids (±1 to ±{max_id}).",
+        # Kimi errors (bot/kimi/errors.py: each error class names its key)
+        "kimi_error": "Something went wrong with Kimi. Please try again later.",
+        "kimi_auth": "The bot's Kimi API key is not valid. Please tell the bot's admin.",
+        "kimi_permission": "The bot's Kimi account is not allowed to do this. Please tell the bot's admin.",
+        "kimi_not_found": "Kimi could not find that model or file.",
+        "kimi_invalid_request": "Kimi could not process this request.",
+        "kimi_context_overflow": "This conversation is too long for the model. Start a new one or send a shorter message.",
+        "kimi_file_too_large": "The file is too large (the limit is 100 MB).",
+        "kimi_file_empty": "The file is empty.",
+        "kimi_file_too_many": "The file storage is full. Please try later or tell the bot's admin.",
+        "kimi_file_total_size": "The file storage is full. Please try later or tell the bot's admin.",
+        "kimi_extraction_failed": "Could not extract text from this file. Please try another format.",
+        "kimi_content_filter": "Kimi declined this request because it was flagged as high risk.",
+        "kimi_quota": "The bot's Kimi account has run out of credit. Please tell the bot's admin.",
+        "kimi_rate_limited": "Kimi is receiving too many requests right now. Please try again in a moment.",
+        "kimi_overloaded": "Kimi is overloaded right now. Please try again shortly.",
+        "kimi_server_error": "Kimi had a server error. Please try again later.",
+        "kimi_connection": "Could not reach Kimi. Please try again later.",
+        "kimi_timeout": "Kimi took too long to answer. Please try again.",
+        "kimi_incomplete_stream": "The answer was cut off. What arrived is shown above.",
+        # documents (handlers/documents.py)
+        "doc_default_question": "Summarise this document: its purpose and main points.",
+        "doc_too_big": "This file is larger than 20 MB, the most a bot can download from Telegram. Please send a smaller file.",
+        "doc_unsupported": "I can't read this kind of file. Send a PDF, Word, Excel, PowerPoint, text, Markdown, CSV, HTML, JSON, EPUB, code file or an image with text.",
+        "doc_empty": "This file is empty.",
+        "doc_no_text": "I found no text in this file.",
+        "doc_download_failed": "I couldn't download this file from Telegram. Please try again.",
+        "doc_part_progress": "📄 Summarising «{name}» in parts: step {index} of {total}…",
+        "doc_parts_done": "📄 Read «{name}» in {total} parts; the summary follows.",
+        "doc_confirm": "Summarising «{name}» ({tokens} tokens{parts}) will cost up to about {cost} 元点. You have {remaining} 元点 left.{capped} Go ahead?",
+        "doc_confirm_parts": ", in {count} parts",
+        "doc_confirm_capped": " That is more than you have left, so the summary will be shortened to fit.",
+        "doc_confirm_yes": "✅ Summarise",
+        "doc_confirm_no": "✖ Cancel",
+        "doc_cancelled": "Cancelled; nothing was charged.",
+        "doc_expired": "This request has expired. Please send the document again.",
+        "doc_not_yours": "Only the person who sent the document can confirm.",
+        "doc_cannot_afford": "Summarising «{name}» would cost about {cost} 元点, but you have only {remaining} 元点 left in this period.",
+        "summary_usage": "Reply to a document with /summary to summarise it.",
+        # groups (handlers/groups.py)
+        "group_not_allowed": "I'm not allowed in this group, so I'm leaving. An admin can allow it.",
     },
     "zh": {
         "start": (
@@ -154,6 +199,47 @@ _TEXTS: dict[str, dict[str, str]] = {
         "arg_not_an_id": "“{value}”不是 Telegram ID。ID 是整数，例如 123456789。",
         "arg_id_out_of_range": "“{value}”超出了 Telegram 用户 ID 的范围（1 到 {max_id}）。",
         "arg_chat_id_out_of_range": "“{value}”超出了 Telegram 聊天 ID 的范围（±1 到 ±{max_id}）。",
+        # Kimi errors (bot/kimi/errors.py: each error class names its key)
+        "kimi_error": "Kimi 出了点问题，请稍后再试。",
+        "kimi_auth": "机器人的 Kimi 密钥无效，请联系管理员。",
+        "kimi_permission": "机器人的 Kimi 账户无权进行此操作，请联系管理员。",
+        "kimi_not_found": "Kimi 找不到所请求的模型或文件。",
+        "kimi_invalid_request": "Kimi 无法处理这个请求。",
+        "kimi_context_overflow": "对话太长，超出了模型的上下文长度。请开始新对话或发送更短的消息。",
+        "kimi_file_too_large": "文件太大了（上限 100 MB）。",
+        "kimi_file_empty": "文件是空的。",
+        "kimi_file_too_many": "文件存储已满，请稍后再试或联系管理员。",
+        "kimi_file_total_size": "文件存储已满，请稍后再试或联系管理员。",
+        "kimi_extraction_failed": "无法从这个文件中提取文字，请换一种格式再试。",
+        "kimi_content_filter": "Kimi 认为这段内容存在风险，拒绝了请求。",
+        "kimi_quota": "机器人的 Kimi 账户余额不足，请联系管理员充值。",
+        "kimi_rate_limited": "Kimi 当前请求过多，请稍后再试。",
+        "kimi_overloaded": "Kimi 当前繁忙，请稍后再试。",
+        "kimi_server_error": "Kimi 服务出错了，请稍后再试。",
+        "kimi_connection": "暂时连不上 Kimi，请稍后再试。",
+        "kimi_timeout": "Kimi 响应超时，请稍后再试。",
+        "kimi_incomplete_stream": "回答未能完整送达，以上是已收到的部分。",
+        # documents (handlers/documents.py)
+        "doc_default_question": "请总结这份文档：它的目的和要点。",
+        "doc_too_big": "这个文件超过 20 MB，机器人无法从 Telegram 下载。请发送更小的文件。",
+        "doc_unsupported": "我读不了这种文件。请发送 PDF、Word、Excel、PPT、文本、Markdown、CSV、HTML、JSON、EPUB、代码文件或带文字的图片。",
+        "doc_empty": "这个文件是空的。",
+        "doc_no_text": "这个文件里没有找到文字。",
+        "doc_download_failed": "无法从 Telegram 下载这个文件，请再试一次。",
+        "doc_part_progress": "📄 正在分部分总结《{name}》：第 {index}/{total} 步…",
+        "doc_parts_done": "📄 已分 {total} 部分读完《{name}》，总结如下。",
+        "doc_confirm": "总结《{name}》（{tokens} tokens{parts}）最多约花费 {cost} 元点。你还剩 {remaining} 元点。{capped}继续吗？",
+        "doc_confirm_parts": "，分 {count} 部分",
+        "doc_confirm_capped": "这超过了你的剩余预算，总结会缩短到预算以内。",
+        "doc_confirm_yes": "✅ 总结",
+        "doc_confirm_no": "✖ 取消",
+        "doc_cancelled": "已取消，未扣费。",
+        "doc_expired": "请求已过期，请重新发送文档。",
+        "doc_not_yours": "只有发送文档的人可以确认。",
+        "doc_cannot_afford": "总结《{name}》约需 {cost} 元点，但你本期只剩 {remaining} 元点。",
+        "summary_usage": "请用 /summary 回复一个文档来总结它。",
+        # groups (handlers/groups.py)
+        "group_not_allowed": "我未获准在这个群里使用，现在退出。管理员可以在设置中允许。",
     },
 }
 
@@ -169,7 +255,6 @@ def text(lang: str, key: str, **values: object) -> str:
     return template.format(**values) if values else template
 
 
-def register_texts(key_values: Mapping[str, Mapping[str, str]]) -> None:
-    """Let a feature module add its own texts (documents, groups) next to its code."""
-    for lang, entries in key_values.items():
-        _TEXTS[lang].update(entries)
+def error_text(lang: str, error: KimiError) -> str:
+    """What the user is told about a Kimi error: its catalog entry, never the upstream message."""
+    return text(lang, error.text_key())

@@ -17,6 +17,7 @@ from bot.kimi import (
     KimiIncompleteStream,
     KimiQuotaExhausted,
 )
+from handlers.texts import error_text, language_of
 from tests.fakes.kimi import FakeError, FakeKimi, Reply
 
 MOONSHOT_KEY = "sk-Zq81mNc0LkPf3Rt6Yw2Vb9Xs4Hd7Ja5Ue1Gi0Ko8Mn6Bv3Cx"
@@ -102,8 +103,8 @@ async def test_the_key_never_reaches_logs_or_exceptions(key: str, caplog: pytest
             str(error),
             repr(error),
             error.log_text(),
-            error.user_text("zh"),
-            error.user_text("en"),
+            error_text(language_of("zh"), error),
+            error_text(language_of("en"), error),
             "".join(traceback.format_exception(error)),
         ):
             _assert_clean(text, key)

@@ -38,6 +38,7 @@ from bot.kimi.errors import error_from_response, redact, retry_after_from
 from bot.kimi.resources import currency_for
 from bot.kimi.shaping import ChatOptions, clamp_max_tokens, has_fixed_sampling, shape_chat_request
 from bot.kimi.sse import SSEDecoder
+from handlers.texts import error_text, language_of
 
 # --- SSE ------------------------------------------------------------------------------------
 
@@ -448,12 +449,12 @@ ALL_ERRORS = [
 
 @pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda e: type(e).__name__)
 def test_every_error_has_short_user_texts_in_both_languages(error: KimiError) -> None:
-    chinese, english = error.user_text("zh"), error.user_text("en")
+    chinese, english = error_text(language_of("zh"), error), error_text(language_of("en"), error)
     assert chinese != english
     assert any("\u4e00" <= char <= "\u9fff" for char in chinese)
     assert english.isascii()
-    assert error.user_text("zh-hans") == chinese
-    assert error.user_text("en-US") == error.user_text("ru") == english
+    assert error_text(language_of("zh-hans"), error) == chinese
+    assert error_text(language_of("en-US"), error) == error_text(language_of("ru"), error) == english
     for text in (chinese, english):
         assert 0 < len(text) <= 120
         # No internals: no wire error types, HTTP statuses or URLs.

@@ -1,8 +1,9 @@
 """Moonshot's errors as typed exceptions.
 
-Every error carries a short user text (Chinese and English, no internals) and a log text (type,
-HTTP status, upstream message) from which any API key has been removed, so handlers can show the
-first and log the second without thinking about secrets.
+Every error names its user text in the catalog (`text_key()`, handlers/texts.py: Chinese and
+English, no internals) and carries a log text (type, HTTP status, upstream message) from which any
+API key has been removed, so handlers can show the first and log the second without thinking
+about secrets.
 """
 
 from __future__ import annotations
@@ -31,19 +32,12 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _KEY_LIKE.sub(_REDACTED, text)
 
 
-def _user_language(lang: str) -> str:
-    # Telegram sends language codes like "zh-hans" or "en-US"; everything not Chinese gets English.
-    return "zh" if lang.lower().startswith("zh") else "en"
-
-
 class KimiError(Exception):
     """Base of every error the Kimi client raises."""
 
     retryable: ClassVar[bool] = False
-    user_texts: ClassVar[Mapping[str, str]] = {
-        "zh": "Kimi 出了点问题，请稍后再试。",
-        "en": "Something went wrong with Kimi. Please try again later.",
-    }
+    # What the user is told: this entry of the text catalog (handlers/texts.py), no internals.
+    text_key_name: ClassVar[str] = "kimi_error"
 
     def __init__(
         self,
@@ -61,8 +55,8 @@ class KimiError(Exception):
         self.request_id = request_id
         super().__init__(self.log_text())
 
-    def user_text(self, lang: str) -> str:
-        return self.user_texts[_user_language(lang)]
+    def text_key(self) -> str:
+        return self.text_key_name
 
     def log_text(self) -> str:
         parts = [type(self).__name__]
@@ -78,40 +72,25 @@ class KimiError(Exception):
 
 
 class KimiAuthError(KimiError):
-    user_texts = {
-        "zh": "机器人的 Kimi 密钥无效，请联系管理员。",
-        "en": "The bot's Kimi API key is not valid. Please tell the bot's admin.",
-    }
+    text_key_name = "kimi_auth"
 
 
 class KimiPermissionDenied(KimiError):
-    user_texts = {
-        "zh": "机器人的 Kimi 账户无权进行此操作，请联系管理员。",
-        "en": "The bot's Kimi account is not allowed to do this. Please tell the bot's admin.",
-    }
+    text_key_name = "kimi_permission"
 
 
 class KimiNotFound(KimiError):
-    user_texts = {
-        "zh": "Kimi 找不到所请求的模型或文件。",
-        "en": "Kimi could not find that model or file.",
-    }
+    text_key_name = "kimi_not_found"
 
 
 class KimiInvalidRequest(KimiError):
-    user_texts = {
-        "zh": "Kimi 无法处理这个请求。",
-        "en": "Kimi could not process this request.",
-    }
+    text_key_name = "kimi_invalid_request"
 
 
 class KimiContextOverflow(KimiInvalidRequest):
     """Input (plus max_tokens) does not fit the model's context window: shrink, don't retry."""
 
-    user_texts = {
-        "zh": "对话太长，超出了模型的上下文长度。请开始新对话或发送更短的消息。",
-        "en": "This conversation is too long for the model. Start a new one or send a shorter message.",
-    }
+    text_key_name = "kimi_context_overflow"
 
 
 class KimiFileLimit(KimiInvalidRequest):
@@ -121,22 +100,6 @@ class KimiFileLimit(KimiInvalidRequest):
     EMPTY: ClassVar[str] = "empty"
     TOO_MANY: ClassVar[str] = "too_many"
     TOTAL_SIZE: ClassVar[str] = "total_size"
-
-    _texts_by_kind: ClassVar[Mapping[str, Mapping[str, str]]] = {
-        TOO_LARGE: {
-            "zh": "文件太大了（上限 100 MB）。",
-            "en": "The file is too large (the limit is 100 MB).",
-        },
-        EMPTY: {"zh": "文件是空的。", "en": "The file is empty."},
-        TOO_MANY: {
-            "zh": "文件存储已满，请稍后再试或联系管理员。",
-            "en": "The file storage is full. Please try later or tell the bot's admin.",
-        },
-        TOTAL_SIZE: {
-            "zh": "文件存储已满，请稍后再试或联系管理员。",
-            "en": "The file storage is full. Please try later or tell the bot's admin.",
-        },
-    }
 
     def __init__(
         self,
@@ -150,8 +113,8 @@ class KimiFileLimit(KimiInvalidRequest):
         self.kind = kind
         super().__init__(message, status=status, error_type=error_type, request_id=request_id)
 
-    def user_text(self, lang: str) -> str:
-        return self._texts_by_kind[self.kind][_user_language(lang)]
+    def text_key(self) -> str:
+        return f"kimi_file_{self.kind}"
 
 
 class KimiFileExtractionFailed(KimiError):
@@ -160,26 +123,17 @@ class KimiFileExtractionFailed(KimiError):
     Moonshot reports it as a 500, but sending the same file again fails the same way: not retried.
     """
 
-    user_texts = {
-        "zh": "无法从这个文件中提取文字，请换一种格式再试。",
-        "en": "Could not extract text from this file. Please try another format.",
-    }
+    text_key_name = "kimi_extraction_failed"
 
 
 class KimiContentFilter(KimiError):
-    user_texts = {
-        "zh": "Kimi 认为这段内容存在风险，拒绝了请求。",
-        "en": "Kimi declined this request because it was flagged as high risk.",
-    }
+    text_key_name = "kimi_content_filter"
 
 
 class KimiQuotaExhausted(KimiError):
     """429 exceeded_current_quota_error: the account needs topping up; retrying cannot help."""
 
-    user_texts = {
-        "zh": "机器人的 Kimi 账户余额不足，请联系管理员充值。",
-        "en": "The bot's Kimi account has run out of credit. Please tell the bot's admin.",
-    }
+    text_key_name = "kimi_quota"
 
 
 class _AdvisedWait(KimiError):
@@ -205,34 +159,22 @@ class _AdvisedWait(KimiError):
 
 
 class KimiRateLimited(_AdvisedWait):
-    user_texts = {
-        "zh": "Kimi 当前请求过多，请稍后再试。",
-        "en": "Kimi is receiving too many requests right now. Please try again in a moment.",
-    }
+    text_key_name = "kimi_rate_limited"
 
 
 class KimiOverloaded(_AdvisedWait):
-    user_texts = {
-        "zh": "Kimi 当前繁忙，请稍后再试。",
-        "en": "Kimi is overloaded right now. Please try again shortly.",
-    }
+    text_key_name = "kimi_overloaded"
 
 
 class KimiServerError(_AdvisedWait):
-    user_texts = {
-        "zh": "Kimi 服务出错了，请稍后再试。",
-        "en": "Kimi had a server error. Please try again later.",
-    }
+    text_key_name = "kimi_server_error"
 
 
 class KimiConnectionError(KimiError):
     """The request did not get through, or the reply broke off before anything was received."""
 
     retryable = True
-    user_texts = {
-        "zh": "暂时连不上 Kimi，请稍后再试。",
-        "en": "Could not reach Kimi. Please try again later.",
-    }
+    text_key_name = "kimi_connection"
 
 
 class KimiTimeout(KimiError):
@@ -241,10 +183,7 @@ class KimiTimeout(KimiError):
     Not retried: the server may be generating (and billing) the first answer already.
     """
 
-    user_texts = {
-        "zh": "Kimi 响应超时，请稍后再试。",
-        "en": "Kimi took too long to answer. Please try again.",
-    }
+    text_key_name = "kimi_timeout"
 
 
 class KimiIncompleteStream(KimiError):
@@ -253,10 +192,7 @@ class KimiIncompleteStream(KimiError):
     It carries what was received so the caller can keep and show the partial answer.
     """
 
-    user_texts = {
-        "zh": "回答未能完整送达，以上是已收到的部分。",
-        "en": "The answer was cut off. What arrived is shown above.",
-    }
+    text_key_name = "kimi_incomplete_stream"
 
     def __init__(
         self,
