@@ -61,6 +61,19 @@ class BudgetKeeper:
         state = await self._store.budget_state(user.telegram_id, period.key)
         return BudgetView(period, self.limit_for(user), state.spent_micro, state.reserved_micro)
 
+    async def reserve_exactly(
+        self, user: UserRecord, amount_micro: int, max_tokens: int, purpose: str = "chat"
+    ) -> Granted | None:
+        """Hold exactly `amount_micro` (a worst case worked out by the caller), or None if the
+        budget cannot hold it; max_tokens is not lowered."""
+        view = await self.view(user)
+        if view.remaining_micro is not None and view.remaining_micro < amount_micro:
+            return None
+        reservation = await self._store.reserve(
+            user.telegram_id, view.period.key, amount_micro, self.limit_for(user), purpose=purpose
+        )
+        return None if reservation is None else Granted(reservation, max_tokens, capped=False)
+
     async def reserve_for_call(
         self,
         user: UserRecord,

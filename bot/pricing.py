@@ -42,6 +42,8 @@ class ModelPrice:
     source: str
     reasoning: bool = False
     max_output_tokens: int | None = None
+    vision: bool = False  # accepts image parts (`vision = true` in the table)
+    thinking_switch: bool = False  # thinking can be turned on and off per request
 
     def tier_for(self, context_tokens: int) -> PriceTier:
         for tier in self.tiers:
@@ -198,7 +200,16 @@ def _model_price(model: str, spec: object, yuan_per_point: Fraction, name: str, 
         source=str(spec.get("source", name)),
         reasoning=bool(spec.get("reasoning", False)),
         max_output_tokens=max_output,
+        vision=_flag(spec, "vision", where),
+        thinking_switch=_flag(spec, "thinking_switch", where),
     )
+
+
+def _flag(spec: dict[str, Any], key: str, where: str) -> bool:
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise PricingError(f"{where}: {key} must be true or false")
+    return value
 
 
 def _line_of(model: str, text: str) -> str:

@@ -30,10 +30,13 @@ from bot.kimi import (
     KimiError,
     KimiIncompleteStream,
     ReasoningDelta,
+    ToolCall,
     Usage,
     WebSearchCall,
 )
+from bot.kimi.web_search import WEB_SEARCH_NAME
 from bot.pricing import ModelPrice, PriceTable
+from bot.search_budget import SearchAllowance, search_worst_case_micro
 from bot.settings import Settings
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
@@ -47,6 +50,7 @@ CONTEXT_SAFETY_TOKENS = 256
 # (estimate_text_tokens) never counts more than 3 characters a token, so older history than this
 # could not be offered anyway, and reading it would only cost time (3,000 turns: ~200 ms).
 HISTORY_CHARS_PER_TOKEN = 3
+SEARCH_ALLOWANCE = SearchAllowance()
 
 
 class TurnStatus(StrEnum):
@@ -116,6 +120,9 @@ class TurnOutcome:
     budget: BudgetView | None = None
     needed_micro: int = 0
     assistant_message_id: int | None = None
+    searches: int = 0  # $web_search calls charged
+    search_skipped: bool = False  # search is on, but the budget could not pay for it
+    search_limited: bool = False  # the model wanted more searches than a turn allows
 
 
 @dataclass(frozen=True)
@@ -132,8 +139,17 @@ class _Progress:
     reasoning: list[str] = field(default_factory=list)
     usages: list[Usage] = field(default_factory=list)
     searches: int = 0
+    search_limited: bool = False
     finish_reason: str | None = None
     started: bool = False
+
+
+@dataclass(frozen=True)
+class _CallPlan:
+    """How this turn's requests are made: with web search, and thinking on/off/default."""
+
+    web_search: bool = False
+    thinking: bool | None = None
 
 
 class Conversations:
@@ -194,8 +210,17 @@ class Conversations:
             return
         max_tokens = min(max_output, room)
 
-        # prompt_tokens is the guaranteed bound: the reservation covers whatever Kimi bills.
-        decision = await self._budgets.reserve_for_call(request.user, price, prompt_tokens, max_tokens)
+        plan = _CallPlan(thinking=request.user.thinking if price.thinking_switch else None)
+        search_skipped = False
+        decision: Granted | Refused | None = None
+        if request.user.web_search and request.purpose == "chat":
+            decision = await self._reserve_search(request, price, prompt_tokens, max_tokens)
+            search_skipped = decision is None
+            if decision is not None:
+                plan = _CallPlan(web_search=True, thinking=plan.thinking)
+        if decision is None:
+            # prompt_tokens is the guaranteed bound: the reservation covers whatever Kimi bills.
+            decision = await self._budgets.reserve_for_call(request.user, price, prompt_tokens, max_tokens)
         if isinstance(decision, Refused):
             yield TurnFinished(
                 TurnOutcome(
@@ -205,12 +230,14 @@ class Conversations:
             return
 
         progress = _Progress()
-        outcome = TurnOutcome(TurnStatus.DONE, price.model, capped=decision.capped)
+        outcome = TurnOutcome(
+            TurnStatus.DONE, price.model, capped=decision.capped, search_skipped=search_skipped
+        )
         settled = False
         try:
             yield TurnStarted(price.model)
             generate = self._generate(
-                price, window.messages, decision, stop, progress, outcome, context_tokens
+                price, window.messages, decision, stop, progress, outcome, context_tokens, plan
             )
             async for event in generate:
                 yield event
@@ -234,12 +261,14 @@ class Conversations:
         progress: _Progress,
         outcome: TurnOutcome,
         prompt_tokens: int,
+        plan: _CallPlan,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Stream the answer, recording in `outcome` how it ended; upstream errors end it quietly."""
         try:
             for attempt in range(2):
                 try:
-                    async for event in self._stream(price, messages, decision, stop, progress, prompt_tokens):
+                    stream = self._stream(price, messages, decision, stop, progress, prompt_tokens, plan)
+                    async for event in stream:
                         yield event
                     break
                 except KimiContextOverflow:
@@ -268,13 +297,19 @@ class Conversations:
         stop: asyncio.Event,
         progress: _Progress,
         prompt_tokens: int,
+        plan: _CallPlan,
     ) -> AsyncGenerator[TurnEvent, None]:
+        allowance = SEARCH_ALLOWANCE if plan.web_search else None
         stream = self._kimi.stream_chat(
             price.model,
             messages,
             max_tokens=decision.max_tokens,
             context_length=price.context_length,
             input_tokens=prompt_tokens,
+            web_search=plan.web_search,
+            thinking=plan.thinking,
+            max_searches=allowance.searches if allowance else None,
+            max_search_tokens=allowance.result_tokens if allowance else None,
         )
         stop_waiter = asyncio.ensure_future(stop.wait())
         try:
@@ -302,11 +337,24 @@ class Conversations:
                 elif isinstance(event, WebSearchCall):
                     progress.searches += 1
                     yield SearchingWeb(progress.searches)
+                elif isinstance(event, ToolCall) and event.name == WEB_SEARCH_NAME:
+                    # A search beyond the turn's allowance, not run: Moonshot bills its fee anyway.
+                    progress.searches += 1
+                    progress.search_limited = True
                 elif isinstance(event, Finish):
                     progress.finish_reason = event.reason
         finally:
             stop_waiter.cancel()
             await stream.aclose()
+
+    async def _reserve_search(
+        self, request: TurnRequest, price: ModelPrice, prompt_tokens: int, max_tokens: int
+    ) -> Granted | None:
+        """Hold the worst case of a turn with web search, or None if the budget cannot."""
+        fee = self._prices.web_search_fee_micro
+        worst = search_worst_case_micro(price, prompt_tokens, max_tokens, fee, SEARCH_ALLOWANCE)
+        # One more fee: a response asking for searches beyond the allowance is billed too.
+        return await self._budgets.reserve_exactly(request.user, worst + fee, max_tokens)
 
     async def _fit(
         self,
@@ -365,6 +413,8 @@ class Conversations:
         """Settle the reservation with the real cost and store the turn, in one transaction."""
         outcome.content = "".join(progress.content)
         outcome.reasoning = "".join(progress.reasoning)
+        outcome.searches = progress.searches
+        outcome.search_limited = progress.search_limited
         if not progress.started and not progress.usages and progress.searches == 0:
             # Nothing was produced, nothing is owed: Kimi does not bill a refused request.
             await self._store.release(decision.reservation)

@@ -16,10 +16,10 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import chat, commands, documents, groups
+from handlers import chat, commands, documents, groups, switches
 from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import BotContext
-from handlers.buttons import ChooseModel, ConfirmSummary, StopAnswer, pressed
+from handlers.buttons import ChooseModel, ConfirmSummary, StopAnswer, ToggleSearch, pressed
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
@@ -66,6 +66,8 @@ def register_handlers(application: Application) -> None:
         ("stop", commands.on_stop),
         ("budget", commands.on_budget),
         ("summary", documents.on_summary_command),
+        ("think", switches.on_think),
+        ("search", switches.on_search),
     ):
         application.add_handler(CommandHandler(name, callback, filters=NEW_MESSAGES))
     application.add_handler(CallbackQueryHandler(commands.on_stop_button, pattern=pressed(StopAnswer)))
@@ -74,6 +76,7 @@ def register_handlers(application: Application) -> None:
     application.add_handler(
         CallbackQueryHandler(documents.on_confirm_button, pattern=pressed(ConfirmSummary))
     )
+    application.add_handler(CallbackQueryHandler(switches.on_search_button, pattern=pressed(ToggleSearch)))
     application.add_handler(
         MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, documents.on_document)
     )

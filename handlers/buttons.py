@@ -36,7 +36,12 @@ class ConfirmSummary:
     go: bool
 
 
-ButtonData = StopAnswer | ChooseModel | ConfirmSummary
+@dataclass(frozen=True)
+class ToggleSearch:
+    """Web search on/off, under /model's list."""
+
+
+ButtonData = StopAnswer | ChooseModel | ConfirmSummary | ToggleSearch
 
 
 def encode(data: ButtonData) -> str:
@@ -47,6 +52,8 @@ def encode(data: ButtonData) -> str:
             return f"model:{model}"
         case ConfirmSummary(token, go):
             return f"doc:{'yes' if go else 'no'}:{token}"
+        case ToggleSearch():
+            return "search:toggle"
 
 
 def fits(data: ButtonData) -> bool:
@@ -65,12 +72,16 @@ def decode(raw: object) -> ButtonData | None:
         return StopAnswer(value)
     if kind == "model":
         return ChooseModel(value)
+    if kind == "search":
+        return ToggleSearch()
     if kind == "doc":
         choice, _, token = value.partition(":")
         return ConfirmSummary(token, choice == "yes")
     return None
 
 
-def pressed(kind: type[StopAnswer] | type[ChooseModel] | type[ConfirmSummary]) -> Callable[[object], bool]:
+def pressed(
+    kind: type[StopAnswer] | type[ChooseModel] | type[ConfirmSummary] | type[ToggleSearch],
+) -> Callable[[object], bool]:
     """A `CallbackQueryHandler` pattern: true for presses of this kind of button."""
     return lambda raw: isinstance(decode(raw), kind)

@@ -221,6 +221,16 @@ async def show_outcome(
 
 
 def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None = None) -> str | None:
+    from handlers.switches import search_notes
+
+    notes = search_notes(lang, outcome.search_skipped, outcome.search_limited, outcome.searches)
+    status_note = _status_note(outcome, lang, stop_reason)
+    if status_note:
+        notes.append(status_note)
+    return "\n".join(notes) or None
+
+
+def _status_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None) -> str | None:
     match outcome.status:
         case TurnStatus.STOPPED if stop_reason is StopReason.SHUTDOWN:
             return text(lang, "note_restart")

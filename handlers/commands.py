@@ -41,6 +41,8 @@ COMMANDS = (
     ("reset", "Start a new conversation", "开始新对话"),
     ("stop", "Stop the current answer", "停止当前回答"),
     ("summary", "Summarise the document you reply to", "总结所回复的文档"),
+    ("search", "Web search on or off", "开关联网搜索"),
+    ("think", "Thinking on or off (kimi-k2.6, k2.5)", "开关思考模式（kimi-k2.6、k2.5）"),
 )
 
 
@@ -134,6 +136,9 @@ async def on_model(update: Update, context: BotContext) -> None:
         for p in models
         if fits(ChooseModel(p.model))
     ]
+    from handlers.switches import search_button
+
+    keyboard.append([search_button(lang, user.web_search)])
     await message_of(update).reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
 
 
@@ -256,10 +261,15 @@ async def on_cost(update: Update, context: BotContext) -> None:
                     prompt=row.prompt_tokens,
                     cached=row.cached_tokens,
                     completion=row.completion_tokens,
-                    points=format_points(row.cost_micro),
+                    # The searches' fees are listed on their own line below.
+                    points=format_points(row.cost_micro - row.web_search_cost_micro),
                     calls=row.calls,
                 )
             )
+        searches = sum(row.web_search_calls for row in section.rows)
+        if searches:
+            fees = sum(row.web_search_cost_micro for row in section.rows)
+            lines.append(text(lang, "cost_search_line", searches=searches, points=format_points(fees)))
     await message.reply_text("\n".join(lines))
 
 

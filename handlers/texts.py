@@ -18,7 +18,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "help_commands": (
             "/model – see and switch models\n/balance – what is left of your budget\n"
             "/cost – what you spent\n/reset – start a new conversation\n/stop – stop the current answer\n"
-            "/summary – (reply to a document) summarise it\n/help – this help"
+            "/summary – (reply to a document) summarise it\n/search on|off – web search\n"
+            "/think on|off – thinking (kimi-k2.6, k2.5)\n/help – this help"
         ),
         "help_admin": "\n\nAdmin: /budget <user_id> [元点|unlimited|default] – see or set a user's budget",
         "help_group": "\n\nIn groups, mention me (@{bot}), reply to my message or use a command.",
@@ -65,6 +66,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "cost_header": "Your usage (tokens: input / cached / output):",
         "cost_section": "\n{title}: {points} 元点",
         "cost_line": "  {model}: {prompt} / {cached} / {completion} – {points} 元点 ({calls} calls)",
+        "cost_search_line": "  🔎 web searches: {searches} – {points} 元点",
         "cost_none": "\n{title}: nothing yet",
         "cost_last": "Last reply",
         "cost_conversation": "This conversation",
@@ -128,6 +130,22 @@ _TEXTS: dict[str, dict[str, str]] = {
         "summary_usage": "Reply to a document with /summary to summarise it.",
         # groups (handlers/groups.py)
         "group_not_allowed": "I'm not allowed in this group, so I'm leaving. An admin can allow it.",
+        "think_usage": "Thinking is {state} for you. Use /think on or /think off.",
+        "think_set": "Thinking is now {state}. {model} {effect}",
+        "think_effect_on": "thinks before answering (slower, and the thinking is paid for).",
+        "think_effect_off": "answers straight away (faster and cheaper).",
+        "think_not_applicable": "Thinking can't be switched on {model}: it {mode}. Switch to kimi-k2.6 or kimi-k2.5 with /model to use /think.",
+        "think_mode_always": "always thinks",
+        "think_mode_never": "does not think",
+        "search_usage": "Web search is {state} for you. Use /search on or /search off. Each search costs {fee} 元点 plus its results as input.",
+        "search_set": "Web search is now {state}.",
+        "search_set_on_detail": " Kimi may search the web while answering; each search costs {fee} 元点 plus its results as input tokens.",
+        "search_thinking_note": " While searching, {model} answers without thinking (Moonshot requires it).",
+        "state_on": "on",
+        "state_off": "off",
+        "search_button": "🔎 Web search: {state}",
+        "note_search_skipped": "🔎 Your remaining budget can't cover a web search, so this was answered without one.",
+        "note_search_limited": "🔎 Kimi wanted more web searches than one answer may use ({searches}).",
     },
     "zh": {
         "start": (
@@ -136,7 +154,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "help_commands": (
             "/model – 查看和切换模型\n/balance – 查看剩余预算\n/cost – 查看花费\n/reset – 开始新对话\n"
-            "/stop – 停止当前回答\n/summary –（回复文档）总结文档\n/help – 帮助"
+            "/stop – 停止当前回答\n/summary –（回复文档）总结文档\n/search on|off – 联网搜索\n"
+            "/think on|off – 思考模式（kimi-k2.6、k2.5）\n/help – 帮助"
         ),
         "help_admin": "\n\n管理员：/budget <用户ID> [元点|unlimited|default] – 查看或设置用户预算",
         "help_group": "\n\n在群里，请 @{bot}、回复我的消息或使用命令。",
@@ -177,6 +196,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "cost_header": "你的用量（tokens：输入 / 缓存 / 输出）：",
         "cost_section": "\n{title}：{points} 元点",
         "cost_line": "  {model}：{prompt} / {cached} / {completion} – {points} 元点（{calls} 次）",
+        "cost_search_line": "  🔎 联网搜索：{searches} 次 – {points} 元点",
         "cost_none": "\n{title}：暂无",
         "cost_last": "上一条回答",
         "cost_conversation": "本次对话",
@@ -240,6 +260,22 @@ _TEXTS: dict[str, dict[str, str]] = {
         "summary_usage": "请用 /summary 回复一个文档来总结它。",
         # groups (handlers/groups.py)
         "group_not_allowed": "我未获准在这个群里使用，现在退出。管理员可以在设置中允许。",
+        "think_usage": "你的思考模式：{state}。用 /think on 或 /think off 切换。",
+        "think_set": "思考模式已{state}。{model}{effect}",
+        "think_effect_on": "会先思考再回答（更慢，思考内容也计费）。",
+        "think_effect_off": "直接回答（更快、更便宜）。",
+        "think_not_applicable": "{model} 不能切换思考模式：它{mode}。请用 /model 换到 kimi-k2.6 或 kimi-k2.5 再使用 /think。",
+        "think_mode_always": "总是会思考",
+        "think_mode_never": "不进行思考",
+        "search_usage": "你的联网搜索：{state}。用 /search on 或 /search off 切换。每次搜索 {fee} 元点，搜索结果按输入计费。",
+        "search_set": "联网搜索已{state}。",
+        "search_set_on_detail": "Kimi 回答时可能联网搜索；每次搜索 {fee} 元点，搜索结果按输入 tokens 计费。",
+        "search_thinking_note": "搜索时 {model} 会关闭思考模式（Moonshot 的要求）。",
+        "state_on": "开启",
+        "state_off": "关闭",
+        "search_button": "🔎 联网搜索：{state}",
+        "note_search_skipped": "🔎 剩余预算不够一次联网搜索，这次回答没有搜索。",
+        "note_search_limited": "🔎 Kimi 想搜索的次数超过了单次回答的上限（{searches} 次）。",
     },
 }
 

@@ -18,6 +18,7 @@ from storage.records import (
     PendingDelivery,
     Purpose,
     Reservation,
+    StoredImage,
     UsageTotals,
     UserRecord,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Purpose",
     "Reservation",
     "Store",
+    "StoredImage",
     "UsageTotals",
     "UserRecord",
 ]

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import dialect
-from storage.records import ConversationRecord, MessageRecord, NewMessage
+from storage.records import ConversationRecord, MessageRecord, NewMessage, StoredImage
 from storage.tables import ConversationRow, MessageRow
 from storage.utc import utc_now
 
@@ -85,6 +85,7 @@ async def insert_messages(
                 tokens=message.tokens,
                 telegram_message_ids=list(message.telegram_message_ids),
                 created_at=utc_now(),
+                images=[{"mime": image.mime, "data": image.data} for image in message.images] or None,
             )
         )
     session.add_all(rows)
@@ -168,4 +169,5 @@ def _message(row: MessageRow) -> MessageRecord:
         telegram_message_ids=tuple(row.telegram_message_ids or ()),
         kind=row.kind,
         created_at=row.created_at,
+        images=tuple(StoredImage(image["mime"], image["data"]) for image in row.images or ()),
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -53,6 +53,10 @@ def _totals_query(*conditions: Any) -> Any:
             func.coalesce(func.sum(UsageRow.completion_tokens), 0),
             func.coalesce(func.sum(UsageRow.cost_micro), 0),
             func.coalesce(func.sum(UsageRow.web_search_calls), 0),
+            # What the searches' fees came to (their own rows, purpose "search"), for /cost.
+            func.coalesce(
+                func.sum(case((col(UsageRow.purpose) == "search", UsageRow.cost_micro), else_=0)), 0
+            ),
         )
         .where(*conditions)
         .group_by(UsageRow.model)
@@ -99,6 +103,7 @@ def _as_totals(rows: Any) -> list[UsageTotals]:
             completion_tokens=int(completion),
             cost_micro=int(cost),
             web_search_calls=int(searches),
+            web_search_cost_micro=int(search_cost),
         )
-        for model, calls, prompt, cached, completion, cost, searches in rows
+        for model, calls, prompt, cached, completion, cost, searches, search_cost in rows
     ]

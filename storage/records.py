@@ -27,6 +27,8 @@ class UserRecord:
     role: str  # "user" | "admin"
     budget_override_micro: int | None  # None: the default limit applies
     created_at: datetime
+    web_search: bool = False  # chat turns may search the web ($web_search)
+    thinking: bool = True  # thinking on, where the model can switch it
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,14 @@ class ConversationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredImage:
+    """A picture shown with a user message, as sent to Kimi: its MIME type and base64 bytes."""
+
+    mime: str
+    data: str  # base64
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     role: Role
     content: str
@@ -48,11 +58,13 @@ class NewMessage:
     telegram_message_ids: Sequence[int] = ()
     kind: str = "text"  # e.g. "document" for an extracted file's text
     conversation_id: int | None = None  # None: the conversation given to settle/add_messages
+    images: Sequence[StoredImage] = ()  # pictures shown with a user message
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"unknown message role {self.role!r}")
         object.__setattr__(self, "telegram_message_ids", tuple(self.telegram_message_ids))
+        object.__setattr__(self, "images", tuple(self.images))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,7 @@ class MessageRecord:
     telegram_message_ids: tuple[int, ...]
     kind: str
     created_at: datetime
+    images: tuple[StoredImage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +140,7 @@ class UsageTotals:
     completion_tokens: int
     cost_micro: int
     web_search_calls: int = 0
+    web_search_cost_micro: int = 0  # the searches' fees, included in cost_micro
 
 
 @dataclass(frozen=True, slots=True)

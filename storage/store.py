@@ -151,6 +151,13 @@ class Store:
     async def set_user_model(self, telegram_id: int, model: str | None) -> None:
         await self._set_user_fields(telegram_id, model=model)
 
+    async def set_user_switches(
+        self, telegram_id: int, *, web_search: bool | None = None, thinking: bool | None = None
+    ) -> None:
+        """Turn a user's web search or thinking on or off (None: leave it as it is)."""
+        values = {"web_search": web_search, "thinking": thinking}
+        await self._set_user_fields(telegram_id, **{k: v for k, v in values.items() if v is not None})
+
     async def set_user_role(self, telegram_id: int, role: str) -> None:
         if role not in USER_ROLES:
             raise ValueError(f"unknown role {role!r}")

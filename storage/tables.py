@@ -20,8 +20,10 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Text,
+    false,
     func,
     text,
+    true,
 )
 from sqlmodel import Field, SQLModel
 
@@ -43,6 +45,9 @@ class UserRow(SQLModel, table=True):
     role: str = Field(default="user", sa_column_kwargs={"server_default": "user"})
     budget_override_micro: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = _created_at()
+    # 0004: chat turns declare $web_search; thinking on or off where the model can switch it.
+    web_search: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    thinking: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
 
 
 class ConversationRow(SQLModel, table=True):
@@ -88,6 +93,8 @@ class MessageRow(SQLModel, table=True):
     # The Telegram messages that showed it (a long reply is split over several).
     telegram_message_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = _created_at()
+    # 0004: the images a user message showed, [{"mime": ..., "data": base64}, ...] (size-capped).
+    images: list[dict[str, str]] | None = Field(default=None, sa_type=JSON)
 
 
 class UsageRow(SQLModel, table=True):

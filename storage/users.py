@@ -48,4 +48,6 @@ def _record(row: UserRow) -> UserRecord:
         role=row.role,
         budget_override_micro=row.budget_override_micro,
         created_at=row.created_at,
+        web_search=row.web_search,
+        thinking=row.thinking,
     )

@@ -109,7 +109,7 @@ async def test_totals_per_model_with_tokens_and_cost(any_store: Store) -> None:
     totals = await any_store.usage_totals(USER)
     assert totals == [
         UsageTotals(K2, calls=2, prompt_tokens=400, cached_tokens=50, completion_tokens=2000,
-                    cost_micro=7_000, web_search_calls=1),
+                    cost_micro=7_000, web_search_calls=1, web_search_cost_micro=1_000),
         UsageTotals(THINKING, calls=1, prompt_tokens=300, cached_tokens=0, completion_tokens=2000,
                     cost_micro=9_000, web_search_calls=0),
     ]  # fmt: skip

@@ -31,7 +31,18 @@ class ChatTurn:
         self.earlier_reasoning = ""
         self.searches: list[WebSearchCall] = []
         self.usage: Usage | None = None
+        self.search_limited = False
         self._rounds = 0
+
+    def _within_allowance(self, searches: tuple[WebSearchCall, ...]) -> bool:
+        options = self.options
+        if options.max_searches is not None and len(self.searches) + len(searches) > options.max_searches:
+            return False
+        if options.max_search_tokens is None:
+            return True
+        sizes = [search.total_tokens for search in [*self.searches, *searches]]
+        # A search that does not announce its size could be any size: it is not run.
+        return None not in sizes and sum(s or 0 for s in sizes) <= options.max_search_tokens
 
     def request_body(self, *, stream: bool) -> dict[str, Any]:
         return shape_chat_request(self.options, self.messages, stream=stream, input_tokens=self.input_tokens)
@@ -48,6 +59,11 @@ class ChatTurn:
         if not calls:
             return ()
         searches = tuple(WebSearchCall.from_arguments(call.arguments) for call in calls)
+        if not self._within_allowance(searches):
+            # Paid for (the fee comes with the tool-call response) but not run: the caller sees
+            # the calls and a "tool_calls" finish, and the reservation stays a true bound.
+            self.search_limited = True
+            return ()
         self.searches.extend(searches)
         self.messages.extend(round_trip_messages(result))
         self.earlier_content += result.content

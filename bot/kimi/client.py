@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -73,6 +74,9 @@ class KimiClient:
         temperature: float | None = None,
         context_length: int | None = None,
         input_tokens: int | None = None,
+        thinking: bool | None = None,
+        max_searches: int | None = None,
+        max_search_tokens: int | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Stream one turn as typed events.
 
@@ -83,8 +87,17 @@ class KimiClient:
         everything the turn received.
         """
         turn = self._start_turn(
-            model, messages, max_tokens, tools, web_search, temperature, context_length, input_tokens
+            model,
+            messages,
+            max_tokens,
+            tools,
+            web_search,
+            temperature,
+            context_length,
+            input_tokens,
+            thinking,
         )
+        turn.options = replace(turn.options, max_searches=max_searches, max_search_tokens=max_search_tokens)
         while True:
             body = turn.request_body(stream=True)
             try:
@@ -120,6 +133,7 @@ class KimiClient:
         temperature: float | None = None,
         context_length: int | None = None,
         input_tokens: int | None = None,
+        thinking: bool | None = None,
     ) -> ChatResult:
         """One turn without streaming, for internal calls such as summarising history.
 
@@ -127,7 +141,15 @@ class KimiClient:
         searches are listed in web_search_calls.
         """
         turn = self._start_turn(
-            model, messages, max_tokens, tools, web_search, temperature, context_length, input_tokens
+            model,
+            messages,
+            max_tokens,
+            tools,
+            web_search,
+            temperature,
+            context_length,
+            input_tokens,
+            thinking,
         )
         while True:
             body = turn.request_body(stream=False)
@@ -155,6 +177,7 @@ class KimiClient:
         temperature: float | None,
         context_length: int | None,
         input_tokens: int | None,
+        thinking: bool | None = None,
     ) -> ChatTurn:
         options = ChatOptions(
             model=model,
@@ -163,6 +186,7 @@ class KimiClient:
             web_search=web_search,
             temperature=temperature,
             context_length=context_length or self._cached_context_length(model),
+            thinking=thinking,
         )
         return ChatTurn(options, messages, input_tokens=input_tokens)
 

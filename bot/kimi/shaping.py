@@ -67,6 +67,13 @@ class ChatOptions:
     web_search: bool = False
     temperature: float | None = None
     context_length: int | None = None
+    # On a model that can switch thinking (k2.5, k2.6): True/False asks for it on/off; None sends
+    # nothing (the model's default). Never send it elsewhere: other models refuse the field.
+    thinking: bool | None = None
+    # With web_search: the most searches, and search-result tokens in all, the turn may run;
+    # beyond them the client stops the round trip (None: only MAX_SEARCH_ROUNDS applies).
+    max_searches: int | None = None
+    max_search_tokens: int | None = None
 
 
 def shape_chat_request(
@@ -90,6 +97,10 @@ def shape_chat_request(
         # Moonshot's range is [0, 1], narrower than OpenAI's [0, 2].
         body["temperature"] = min(max(options.temperature, 0.0), 1.0)
 
+    if options.thinking is not None:
+        # k2.5/k2.6 fix the temperature per mode (1.0 thinking, 0.6 not) and refuse any other
+        # value, so none is sent: the server applies the mode's own.
+        body["thinking"] = {"type": "enabled" if options.thinking else "disabled"}
     all_tools = list(options.tools or ())
     if options.web_search:
         # The declaration must be sent on every request of the round trip.
