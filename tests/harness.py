@@ -71,6 +71,11 @@ class RunningBot:
             missing = [u for u in wanted if u not in self.services.handled]
             raise AssertionError(f"the bot had not handled updates {missing} after {timeout}s") from None
 
+    async def budget(self, user_id: int) -> tuple[int, int]:
+        """(spent, reserved) micro-元点 of the user's current budget period, on any database."""
+        state = await self.services.store.budget_state(user_id, self.services.budgets.period().key)
+        return state.spent_micro, state.reserved_micro
+
     async def __aexit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._task is not None:

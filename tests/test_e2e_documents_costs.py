@@ -14,6 +14,7 @@ from tests.test_e2e_documents_helpers import (
     finished,
     ledger,
     make_pdf,
+    nothing_charged,
     spent_micro,
 )
 
@@ -68,7 +69,7 @@ async def test_an_old_confirmation_has_expired(start_bot, tg: FakeTelegram, fake
 
     assert tg.callback_answer(query)["text"] == "This request has expired. Please send the document again."
     await bot.caught_up()
-    assert fake_kimi.chat_requests == [] and ledger(bot) == []
+    assert fake_kimi.chat_requests == [] and nothing_charged(bot)
 
 
 async def test_cancel_charges_nothing(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
@@ -84,7 +85,7 @@ async def test_cancel_charges_nothing(start_bot, tg: FakeTelegram, fake_kimi: Fa
     assert cancelled.visible_text == "Cancelled; nothing was charged."
     await bot.caught_up()
     assert fake_kimi.chat_requests == []
-    assert ledger(bot) == [] and spent_micro(bot, alice.id) == 0
+    assert nothing_charged(bot, alice.id)
     assert tg.message(alice.id, ask.message_id).buttons == []
 
 
@@ -128,7 +129,7 @@ async def test_a_summary_beyond_the_budget_is_explained_and_not_called(
     assert "would cost about" in told.visible_text and "only 0.01 元点 left" in told.visible_text
     assert told.callback_data == []
     await bot.caught_up()
-    assert fake_kimi.chat_requests == [] and ledger(bot) == []
+    assert fake_kimi.chat_requests == [] and nothing_charged(bot)
     assert fake_kimi.live_files == 0
 
 

@@ -4,12 +4,17 @@ database and into what it asked Kimi, and the check that no remote file outlives
 
 from __future__ import annotations
 
+import asyncio
 import io
+import itertools
+import re
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fpdf import FPDF
+from sqlalchemy.engine import URL
 
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram, StoredMessage
@@ -57,6 +62,16 @@ def spent_micro(bot: RunningBot, user_id: int) -> int:
     return sum(row["spent_micro"] for row in rows)
 
 
+def nothing_charged(bot: RunningBot, user_id: int | None = None) -> bool:
+    """No ledger row, nothing spent, and no hold left on any budget (of the user, or of anyone)."""
+    rows = _query(bot, "SELECT user_id, spent_micro, reserved_micro FROM budgets")
+    budgets = [row for row in rows if user_id is None or row["user_id"] == user_id]
+    assert all(row["reserved_micro"] == 0 for row in budgets), f"a reservation was left held: {budgets}"
+    assert all(row["spent_micro"] == 0 for row in budgets), f"something was spent: {budgets}"
+    assert ledger(bot, user_id) == []
+    return True
+
+
 def stored_messages(bot: RunningBot) -> list[dict[str, Any]]:
     return _query(
         bot,
@@ -66,7 +81,11 @@ def stored_messages(bot: RunningBot) -> list[dict[str, Any]]:
 
 
 def _query(bot: RunningBot, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    path = bot.services.store.database_url.database
+    """Run ``sql`` (with ``?`` placeholders) on the bot's database, SQLite or PostgreSQL."""
+    url = bot.services.store.database_url
+    if url.get_backend_name() == "postgresql":
+        return _pg_query(url, sql, args)
+    path = url.database
     assert path
     with sqlite3.connect(path) as connection:
         connection.row_factory = sqlite3.Row
@@ -106,3 +125,24 @@ def finished(tg: FakeTelegram, chat_id: int, marker: str):
         return marker in message.visible_text and not message.callback_data
 
     return check
+
+
+def _pg_query(url: URL, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """The same on PostgreSQL, kept synchronous for the callers: asyncpg on a loop of its own, in a
+    thread (the test's loop is busy running the test)."""
+    import asyncpg
+
+    numbers = itertools.count(1)
+    sql = re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+    async def fetch() -> list[dict[str, Any]]:
+        connection = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
+        )
+        try:
+            return [dict(row) for row in await connection.fetch(sql, *args)]
+        finally:
+            await connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, fetch()).result()

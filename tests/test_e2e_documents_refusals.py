@@ -11,8 +11,7 @@ from tests.harness import RunningBot
 from tests.test_e2e_documents_helpers import (
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     file_requests,
-    ledger,
-    spent_micro,
+    nothing_charged,
 )
 
 MB = 1024 * 1024
@@ -23,7 +22,7 @@ async def _refusal(tg: FakeTelegram, fake_kimi: FakeKimi, bot: RunningBot, user_
     await bot.caught_up()
     assert [m.visible_text for m in tg.messages(user_id)] == [reply.visible_text], "one reply, no summary"
     assert fake_kimi.chat_requests == []
-    assert ledger(bot) == [] and spent_micro(bot, user_id) == 0
+    assert nothing_charged(bot, user_id)
     assert fake_kimi.live_files == 0
     return reply.visible_text
 

@@ -41,7 +41,9 @@ async def test_upstream_errors_get_a_short_clear_reply_and_cost_nothing(
     reply = await tg.wait_for_message(user.id, timeout=20)
     assert expected in reply.text.lower()
     assert "Traceback" not in reply.text and KIMI_KEY not in reply.text
+    await bot.caught_up()
     assert await bot.services.store.usage_totals(user.id) == []
+    assert await bot.budget(user.id) == (0, 0)  # nothing spent, and the hold was released
 
 
 async def test_rate_limits_are_retried_before_the_first_token(
@@ -160,7 +162,7 @@ def run_bot_process(env: dict[str, str], cwd: Path, timeout: float = 60) -> subp
 
 def test_missing_settings_exit_with_one_clear_line(tmp_path: Path):
     result = run_bot_process({}, tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr  # README: a bad setting exits with status 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0] and "MOONSHOT_API_KEY" in lines[0]
     assert "Traceback" not in result.stderr
@@ -170,7 +172,7 @@ def test_invalid_setting_names_the_variable_and_choices(tmp_path: Path):
     result = run_bot_process(
         {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "MOONSHOT_API_KEY": KIMI_KEY, "BUDGET_PERIOD": "yearly"}, tmp_path
     )
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr  # README: a bad setting exits with status 2
     assert "BUDGET_PERIOD" in result.stderr and "monthly" in result.stderr
     assert KIMI_KEY not in result.stderr and "Traceback" not in result.stderr
 
@@ -215,7 +217,7 @@ def test_malformed_pricing_file_fails_start_up_with_line_and_reason(tmp_path: Pa
     result = run_bot_process(
         {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "MOONSHOT_API_KEY": KIMI_KEY, "PRICING_FILE": str(prices)}, tmp_path
     )
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr  # README: a bad setting exits with status 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "prices.toml" in lines[0] and "line 2" in lines[0]
 
@@ -224,7 +226,7 @@ def test_an_unpriced_default_model_fails_start_up(tmp_path: Path):
     result = run_bot_process(
         {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "MOONSHOT_API_KEY": KIMI_KEY, "DEFAULT_MODEL": "gpt-4o"}, tmp_path
     )
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr  # README: a bad setting exits with status 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DEFAULT_MODEL" in lines[0] and "PRICING_FILE" in lines[0]
 
@@ -243,6 +245,6 @@ async def test_a_service_that_stays_down_gets_a_clear_reply(start_bot, tg: FakeT
 def test_blank_required_settings_from_the_example_file_are_named(tmp_path: Path):
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text(encoding="utf-8"), encoding="utf-8")
     result = run_bot_process({}, tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2, result.stderr  # README: a bad setting exits with status 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0] and "empty" in lines[0]

@@ -12,6 +12,7 @@ from tests.test_e2e_documents_helpers import (
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     finished,
     ledger,
+    nothing_charged,
 )
 
 BOT = "@kimi_test_bot"
@@ -93,7 +94,7 @@ async def test_other_traffic_is_never_answered_nor_charged(
 
     assert tg.messages(group.id) == []
     assert fake_kimi.requests == []
-    assert ledger(bot) == []
+    assert nothing_charged(bot)
     seen = {
         (u["message"]["chat"]["id"], u["message"]["message_id"])
         for u in tg.updates_delivered
@@ -226,7 +227,7 @@ async def test_in_a_group_that_is_not_allowed_nothing_is_answered(
     await bot.caught_up()
 
     assert tg.messages(stranger.id) == []
-    assert fake_kimi.requests == [] and ledger(bot) == []
+    assert fake_kimi.requests == [] and nothing_charged(bot)
     assert tg.calls("getFile") == []
 
 

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from tests.fakes.kimi import FakeKimi, Reply
+from tests.fakes.kimi import FakeKimi, Reply, count_tokens, split_tokens
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import RunningBot
+
+
+async def assert_cut_charged_and_freed(
+    bot: RunningBot, fake_kimi: FakeKimi, user_id: int, shown: str, scripted: str
+) -> None:
+    """A stopped answer: cut (shorter than what Kimi would have streamed within the request's
+    max_tokens), the part charged (at least one token, fewer than the whole), that charge is all
+    that was spent, and no hold is left."""
+    await bot.caught_up()
+    whole = "".join(split_tokens(scripted)[: fake_kimi.chat_requests[-1].json["max_tokens"]])
+    assert len(shown) < len(whole.strip()), "the answer was not cut"
+    rows = await bot.services.store.usage_totals(user_id)
+    assert len(rows) == 1, rows
+    assert 0 < rows[0].completion_tokens < count_tokens(whole), rows[0]
+    assert rows[0].cost_micro > 0
+    assert await bot.budget(user_id) == (rows[0].cost_micro, 0), "charged for the part only, hold freed"
 
 
 def no_rejected_calls(tg: FakeTelegram) -> list:
@@ -138,14 +155,11 @@ async def test_stop_button_keeps_the_partial_answer_and_charges_it(
     final = tg.messages(gina.id)[0]
     assert not final.reply_markup
     assert final.text.startswith("word")
-    assert len(final.text) < len("word " * 2000)
-    store = bot.services.store
-    rows = await store.usage_totals(gina.id)
-    assert rows and rows[0].cost_micro > 0 and rows[0].completion_tokens > 0
+    await assert_cut_charged_and_freed(bot, fake_kimi, gina.id, final.text, "word " * 2000)
 
 
 async def test_stop_command_in_draft_mode(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
-    await start_bot()
+    bot = await start_bot()
     hank = tg.user(first_name="Hank")
     fake_kimi.script(Reply(content="slow " * 2000, chunk_tokens=2, delay=0.02))
     await tg.send_text(hank, "go on forever")
@@ -153,10 +167,11 @@ async def test_stop_command_in_draft_mode(start_bot, tg: FakeTelegram, fake_kimi
     await tg.send_text(hank, "/stop")
     final = await tg.wait_for_message(hank.id, lambda m: "Stopped" in (m.text or ""), timeout=20)
     assert final.text.startswith("slow")
+    await assert_cut_charged_and_freed(bot, fake_kimi, hank.id, final.text, "slow " * 2000)
 
 
 async def test_telegrams_own_draft_stop_ends_the_answer(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
-    await start_bot()
+    bot = await start_bot()
     ivy = tg.user(first_name="Ivy")
     fake_kimi.script(Reply(content="more " * 2000, chunk_tokens=2, delay=0.02))
     await tg.send_text(ivy, "keep going")
@@ -168,6 +183,7 @@ async def test_telegrams_own_draft_stop_ends_the_answer(start_bot, tg: FakeTeleg
     )
     final = await tg.wait_for_message(ivy.id, lambda m: "Stopped" in (m.text or ""), timeout=20)
     assert final.text.startswith("more")
+    await assert_cut_charged_and_freed(bot, fake_kimi, ivy.id, final.text, "more " * 2000)
 
 
 async def test_a_telegram_without_drafts_gets_edits_instead(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
