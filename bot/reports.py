@@ -33,3 +33,14 @@ async def cost_report(
         sections.append(CostSection("period", rows))
     sections.append(CostSection("all", await store.usage_totals(user.telegram_id)))
     return sections
+
+
+class Reports:
+    """What users are shown about their spending (/cost)."""
+
+    def __init__(self, store: Store, budgets: BudgetKeeper) -> None:
+        self._store = store
+        self._budgets = budgets
+
+    async def cost(self, user: UserRecord, conversation_id: int | None) -> list[CostSection]:
+        return await cost_report(self._store, self._budgets, user, conversation_id)

@@ -16,16 +16,20 @@ import sys
 
 from telegram.ext import Application
 
+from bot.admin import Admin
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.health import Health
+from bot.history import History
 from bot.kimi import KimiClient, KimiConfig
 from bot.log_redaction import configure_logging, mask_secrets_in_logs
 from bot.metrics import Metrics
 from bot.pricing import PricingError, load_price_table
+from bot.reports import Reports
 from bot.settings import Settings, SettingsError, load_settings
 from bot.turn import Conversations
+from bot.users import Users
 from handlers.app import ALLOWED_UPDATES, build_application, set_commands
 from handlers.flood import FloodGuard
 from handlers.http_server import HttpServer, health_app
@@ -66,6 +70,10 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         settings=settings,
         store=store,
         kimi=kimi,
+        users=Users(store),
+        history=History(store),
+        admin=Admin(store, kimi),
+        reports=Reports(store, budgets),
         prices=prices,
         budgets=budgets,
         conversations=Conversations(store, kimi, prices, settings, budgets),

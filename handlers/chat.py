@@ -52,7 +52,7 @@ def conversation_key(svc: BotServices, message: Message, user_id: int) -> Conver
 
 
 async def known_user(svc: BotServices, user: User) -> UserRecord:
-    return await svc.store.get_or_create_user(user.id, language_of(user.language_code), user.username)
+    return await svc.users.met(user.id, language_of(user.language_code), user.username)
 
 
 async def on_private_text(update: Update, context: BotContext) -> None:
@@ -217,7 +217,7 @@ async def show_outcome(
     note = outcome_note(outcome, lang, stop_reason)
     ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
     if outcome.assistant_message_id is not None and ids:
-        await svc.store.set_message_telegram_ids(outcome.assistant_message_id, ids)
+        await svc.history.shown_as(outcome.assistant_message_id, ids)
 
 
 def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None = None) -> str | None:
@@ -270,7 +270,7 @@ async def alert_admins(context: BotContext, svc: BotServices) -> None:
     context.application.bot_data["quota_alert_at"] = time.monotonic()
     for admin_id in svc.settings.admin_user_ids:
         try:
-            admin = await svc.store.get_user(admin_id)
+            admin = await svc.users.find(admin_id)
             lang = admin.language if admin and admin.language else "en"
             await context.bot.send_message(admin_id, text(lang, "admin_quota_alert"))
         except TelegramError as error:

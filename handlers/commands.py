@@ -11,7 +11,6 @@ from telegram.constants import ChatType
 
 from bot.kimi import KimiError
 from bot.pricing import MICRO, ModelPrice, format_points
-from bot.reports import cost_report
 from handlers.bot_context import BotContext
 from handlers.buttons import ChooseModel, StopAnswer, decode, encode, fits
 from handlers.chat import conversation_key, known_user
@@ -148,7 +147,7 @@ async def _switch_model(update: Update, svc: BotServices, user_id: int, model: s
         names = "\n".join(price.model for price in models) or "-"
         await message_of(update).reply_text(text(lang, "model_unknown", model=excerpt(model), models=names))
         return False
-    await svc.store.set_user_model(user_id, model)
+    await svc.users.choose_model(user_id, model)
     await message_of(update).reply_text(text(lang, "model_switched", model=model))
     return True
 
@@ -168,7 +167,7 @@ async def on_model_button(update: Update, context: BotContext) -> None:
         await query.answer(text(lang, "button_expired"), show_alert=True)
         return
     await known_user(svc, query.from_user)
-    await svc.store.set_user_model(query.from_user.id, model)
+    await svc.users.choose_model(query.from_user.id, model)
     await query.answer(text(lang, "model_switched", model=model))
     if isinstance(query.message, Message):  # not an old message Telegram no longer shows
         await query.message.reply_text(text(lang, "model_switched", model=model))
@@ -216,7 +215,7 @@ async def on_balance(update: Update, context: BotContext) -> None:
 
 async def _upstream_balance(svc: BotServices, lang: str) -> str:
     try:
-        balance = await svc.kimi.balance()
+        balance = await svc.admin.kimi_balance()
     except KimiError as error:
         return text(lang, "balance_upstream_unknown", error=error_text(lang, error))
     return text(
@@ -237,7 +236,7 @@ async def on_cost(update: Update, context: BotContext) -> None:
     message = message_of(update)
     user = await known_user(svc, sender_of(update))
     key = conversation_key(svc, message, user.telegram_id)
-    conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)
+    conversation = await svc.history.current(key)
     titles = {
         "last": "cost_last",
         "conversation": "cost_conversation",
@@ -246,7 +245,7 @@ async def on_cost(update: Update, context: BotContext) -> None:
         "all": "cost_all",
     }
     lines = [text(lang, "cost_header")]
-    for section in await cost_report(svc.store, svc.budgets, user, conversation.id):
+    for section in await svc.reports.cost(user, conversation.id):
         title = text(lang, titles[section.name])
         if not section.rows:
             lines.append(text(lang, "cost_none", title=title))
@@ -282,7 +281,7 @@ async def on_reset(update: Update, context: BotContext) -> None:
         return
     user = sender_of(update)
     key = conversation_key(svc, message_of(update), user.id)
-    await svc.store.start_new_conversation(key.chat_id, key.user_id, key.thread_id)
+    await svc.history.start_new(key)
     await message_of(update).reply_text(text(_lang(update), "reset_done"))
 
 
@@ -358,7 +357,7 @@ async def on_budget(update: Update, context: BotContext) -> None:
         await _set_budget(svc, message, user_id, limit, lang)
         return
     # Only looking: a user who never wrote is shown with the default, and not created.
-    target = await svc.store.get_user(user_id) or _unknown_user(user_id)
+    target = await svc.users.find(user_id) or _unknown_user(user_id)
     view = await svc.budgets.view(target)
     await message.reply_text(
         text(
@@ -388,8 +387,7 @@ async def _set_budget(
         override = None
     else:
         override = limit.micro
-    await svc.store.set_budget_override(user_id, override)
-    target = await svc.store.get_or_create_user(user_id)
+    target = await svc.admin.set_budget_override(user_id, override)
     shown_limit = svc.budgets.limit_for(target)
     shown = text(lang, "unlimited") if shown_limit is None else f"{format_points(shown_limit)} 元点"
     await message.reply_text(text(lang, "budget_set", user_id=user_id, limit=shown))

@@ -325,7 +325,7 @@ async def _run_summary(
         assert pending.asker.from_user is not None  # only documents with a sender get this far
         user = await known_user(svc, pending.asker.from_user)
         key = conversation_key(svc, pending.asker, user.telegram_id)
-        conversation = await svc.store.active_conversation(key.chat_id, key.user_id, key.thread_id)
+        conversation = await svc.history.current(key)
         try:
             result = await svc.summaries.summarise_parts(
                 user,

@@ -7,15 +7,19 @@ import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.admin import Admin
 from bot.budget import BudgetKeeper
 from bot.catalog import ModelCatalog
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.health import Health
+from bot.history import History
 from bot.kimi import KimiClient
 from bot.metrics import Metrics
 from bot.pricing import PriceTable
+from bot.reports import Reports
 from bot.settings import Settings
 from bot.turn import Conversations
+from bot.users import Users
 from handlers.bot_context import BotContext
 from handlers.flood import FloodGuard
 from handlers.progress import HandledUpdates
@@ -50,9 +54,16 @@ class ActiveAnswer:
 
 @dataclass
 class BotServices:
+    """What the handlers use: the core's services. `store` and `kimi` are here only for the
+    composition root (to close them) and the tests; handlers never touch them (tests/test_house.py)."""
+
     settings: Settings
     store: Store
     kimi: KimiClient
+    users: Users
+    history: History
+    admin: Admin
+    reports: Reports
     prices: PriceTable
     budgets: BudgetKeeper
     conversations: Conversations
