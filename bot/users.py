@@ -19,3 +19,9 @@ class Users:
 
     async def choose_model(self, telegram_id: int, model: str) -> None:
         await self._store.set_user_model(telegram_id, model)
+
+    async def switch(
+        self, telegram_id: int, *, web_search: bool | None = None, thinking: bool | None = None
+    ) -> None:
+        """Turn a user's web search or thinking on or off (None: leave it as it is)."""
+        await self._store.set_user_switches(telegram_id, web_search=web_search, thinking=thinking)

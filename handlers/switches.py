@@ -56,7 +56,7 @@ async def on_think(update: Update, context: BotContext) -> None:
     if not isinstance(choice, bool):
         await message_of(update).reply_text(text(lang, "think_usage", state=_state(lang, user.thinking)))
         return
-    await svc.store.set_user_switches(user.telegram_id, thinking=choice)
+    await svc.users.switch(user.telegram_id, thinking=choice)
     effect = text(lang, "think_effect_on" if choice else "think_effect_off")
     reply = text(lang, "think_set", state=_state(lang, choice), model=price.model, effect=effect)
     if choice and user.web_search:
@@ -77,7 +77,7 @@ async def on_search(update: Update, context: BotContext) -> None:
             text(lang, "search_usage", state=_state(lang, user.web_search), fee=fee)
         )
         return
-    await svc.store.set_user_switches(user.telegram_id, web_search=choice)
+    await svc.users.switch(user.telegram_id, web_search=choice)
     await message_of(update).reply_text(_search_set_text(svc, user, choice, lang))
 
 
@@ -106,7 +106,7 @@ async def on_search_button(update: Update, context: BotContext) -> None:
     lang = language_of(query.from_user.language_code)
     user = await known_user(svc, query.from_user)
     on = not user.web_search
-    await svc.store.set_user_switches(user.telegram_id, web_search=on)
+    await svc.users.switch(user.telegram_id, web_search=on)
     await query.answer(text(lang, "search_set", state=_state(lang, on)))
     if isinstance(query.message, Message):  # not an old message Telegram no longer shows
         await query.message.reply_text(_search_set_text(svc, user, on, lang))
