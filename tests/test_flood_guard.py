@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from telegram.error import RetryAfter
 
@@ -89,3 +91,57 @@ async def test_slots_count_from_when_telegram_answered(clock: Clock):
 
     await guard.process_request(slow_callback, (), {}, "sendMessage", {"chat_id": 9}, None)
     assert guard.delay_for(9) == pytest.approx(1.0)  # a full second from the answer, not from the send
+
+
+async def test_a_request_in_flight_holds_its_slot_until_answered(clock: Clock):
+    guard = FloodGuard(clock=clock, global_per_second=2)
+    answer = asyncio.Event()
+
+    async def slow():
+        await answer.wait()
+        return True
+
+    flights = [
+        asyncio.create_task(guard.process_request(slow, (), {}, "sendMessage", {"chat_id": c}, None))
+        for c in (1, 2)
+    ]
+    await asyncio.sleep(0)
+    clock.now += 5.0  # however long the requests take to arrive, they still count
+    assert guard.delay_for(3) > 0 and guard.delay_for(1) > 0
+    answer.set()
+    await asyncio.gather(*flights)
+    assert guard.delay_for(3) == pytest.approx(1.0)  # dated from the answers
+
+
+async def test_waiting_chats_are_served_first_come_first_served():
+    guard = FloodGuard(global_per_second=3)
+    order: list[int] = []
+
+    def recorder(chat: int):
+        async def callback():
+            order.append(chat)
+            return True
+
+        return callback
+
+    tasks = []
+    for chat in range(1, 10):
+        tasks.append(
+            asyncio.create_task(
+                guard.process_request(recorder(chat), (), {}, "sendMessage", {"chat_id": chat}, None)
+            )
+        )
+        await asyncio.sleep(0)  # each asks after the one before
+    await asyncio.gather(*tasks)
+    assert order == list(range(1, 10))
+
+
+async def test_idle_chats_are_forgotten(clock: Clock):
+    guard = FloodGuard(clock=clock, global_per_second=1000)
+    for chat in range(1, 101):
+        await send(guard, chat)
+    guard.reserve(-100500)  # a stream still holding a group slot is remembered
+    assert guard.tracked_chats == 101
+    clock.now += 40.0
+    await send(guard, 999)
+    assert guard.tracked_chats == 2
