@@ -45,7 +45,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.answer import realistic_answer
-from bench.stats import median, percentile, print_table
+from bench.stats import percentile, print_table
 from tests.fakes.kimi import RECORD, FakeKimi, Reply, count_tokens
 from tests.fakes.telegram import FakeTelegram
 
@@ -153,7 +153,9 @@ def steady_rate(times: list[float]) -> float:
     return count / (high - low) if high > low else math.nan
 
 
-async def run_once(repo: Path, users: int, limits: str, spread: float, timeout: float) -> Run:
+async def run_once(
+    repo: Path, users: int, limits: str, spread: float, wait_seconds: float, profile: Path | None = None
+) -> Run:
     result = Run(users, limits)
     answer = realistic_answer(ANSWER_CHARS)[:ANSWER_CHARS]
     chunks = max(1, math.ceil(count_tokens(answer) / CHUNK_TOKENS))
@@ -193,10 +195,14 @@ async def run_once(repo: Path, users: int, limits: str, spread: float, timeout: 
                 await tg.wait_until(lambda: tg.calls("getUpdates", include_polling=True), timeout=60)
                 await asyncio.sleep(1.0)  # start-up settles (imports, first poll)
                 result.rss_idle_mb = _proc_rss_mb(proc.pid)
+                profiler = await _start_profiler(proc.pid, profile) if profile else None
                 cpu_before = _proc_cpu_seconds(proc.pid)
-                await _burst(tg, kimi, result, users, spread, answer, timeout)
+                await _burst(tg, kimi, result, users, spread, answer, wait_seconds)
                 result.cpu_ms_per_reply = (_proc_cpu_seconds(proc.pid) - cpu_before) * 1000 / users
                 result.rss_after_mb = _proc_rss_mb(proc.pid)
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                    await profiler.wait()
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     proc.send_signal(signal.SIGTERM)
@@ -217,8 +223,33 @@ async def run_once(repo: Path, users: int, limits: str, spread: float, timeout: 
     return result
 
 
+async def _start_profiler(pid: int, output: Path) -> asyncio.subprocess.Process:
+    """py-spy (pip install py-spy) sampling the bot: `--format raw` folds stacks for flame graphs."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return await asyncio.create_subprocess_exec(
+        str(spy),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "100",
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 async def _burst(
-    tg: FakeTelegram, kimi: TimedKimi, result: Run, users: int, spread: float, answer: str, timeout: float
+    tg: FakeTelegram,
+    kimi: TimedKimi,
+    result: Run,
+    users: int,
+    spread: float,
+    answer: str,
+    wait_seconds: float,
 ) -> None:
     people = [tg.user(first_name=f"U{index}") for index in range(users)]
     asked: dict[int, float] = {}
@@ -238,8 +269,9 @@ async def _burst(
                 found.setdefault(int(call.chat_id), call.time)
         return found
 
-    deadline = time.monotonic() + timeout
-    while len(final := finals()) < users and time.monotonic() < deadline:
+    deadline = time.monotonic() + wait_seconds
+    # Polling, not an event: the finals are read from the fake's call log, which is cheap to scan.
+    while len(final := finals()) < users and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.5)
     result.missing = users - len(final)
     first_call: dict[int, float] = {}
@@ -278,7 +310,8 @@ def report(runs: list[Run], label: str) -> None:
                 _fmt(max(run.sign_of_life, default=math.nan)) + " (0)",
                 _fmt(max(run.first_byte, default=math.nan)),
                 f"{_fmt(run.batch)} ({_fmt(run.ideal_batch)})",
-                f"{_fmt(percentile(run.done_to_final, 0.95), 2)} ({_fmt(percentile(run.ideal_done_to_final, 0.95), 2)})",
+                f"{_fmt(percentile(run.done_to_final, 0.95), 2)}"
+                f" ({_fmt(percentile(run.ideal_done_to_final, 0.95), 2)})",
                 f"{_fmt(run.finals_per_second)} ({_fmt(run.ideal_finals_per_second)})",
                 str(run.out_of_order),
                 _fmt(run.cpu_ms_per_reply),
@@ -312,12 +345,15 @@ async def main() -> None:
     parser.add_argument("--users", default="50,200,400")
     parser.add_argument("--limits", default="default,lifted")
     parser.add_argument("--spread", type=float, default=1.0, help="seconds over which users arrive")
-    parser.add_argument("--timeout", type=float, default=240.0)
+    parser.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for all answers")
+    parser.add_argument("--profile", type=Path, help="py-spy raw output file (one run only)")
     args = parser.parse_args()
     runs = []
     for limits in args.limits.split(","):
         for users in (int(n) for n in args.users.split(",")):
-            runs.append(await run_once(args.repo.resolve(), users, limits, args.spread, args.timeout))
+            runs.append(
+                await run_once(args.repo.resolve(), users, limits, args.spread, args.timeout, args.profile)
+            )
             report(runs[-1:], f"{args.repo.resolve()} (partial)")
     report(runs, str(args.repo.resolve()))
 
