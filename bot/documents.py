@@ -139,14 +139,16 @@ class DocumentReader:
                 await self._delete(orphan.id)
 
     async def _delete(self, file_id: str) -> None:
-        for attempt in range(3):
-            try:
-                await asyncio.shield(self._kimi.delete_file(file_id))
-                return
-            except (KimiError, OSError, TimeoutError) as error:
-                log.warning("deleting Kimi file %s failed (attempt %d): %s", file_id, attempt + 1, error)
-                await asyncio.sleep(0.5 * (attempt + 1))
-        log.error("Kimi file %s could not be deleted; it counts against the 1,000-file limit", file_id)
+        # Shielded: a cancelled read still deletes its file. The Kimi transport retries what is
+        # worth retrying (rate limits, overload, 5xx, broken connections); anything else is final.
+        try:
+            await asyncio.shield(self._kimi.delete_file(file_id))
+        except (KimiError, OSError, TimeoutError) as error:
+            log.error(
+                "Kimi file %s could not be deleted (%s); it counts against the 1,000-file limit",
+                file_id,
+                error,
+            )
 
 
 @dataclass(frozen=True)

@@ -181,21 +181,26 @@ async def test_reader_deletes_the_file_when_the_read_is_cancelled(
 async def test_reader_keeps_trying_to_delete_after_a_failed_delete(
     store: Store, client: KimiClient, fake_kimi: FakeKimi, monkeypatch
 ):
-    real_delete = client.delete_file
-    attempts: list[str] = []
+    # The Kimi transport's retries do it (a 5xx is retryable): the reader has no loop of its own.
+    real_upload = client.upload
+    uploaded_ids: list[str] = []
 
-    async def flaky_delete(file_id: str) -> None:
-        attempts.append(file_id)
-        if len(attempts) == 1:
-            raise KimiServerError("try again")
-        await real_delete(file_id)
+    async def upload_then_fail_its_first_delete(data: bytes, filename: str, purpose: str = "file-extract"):
+        uploaded = await real_upload(data, filename, purpose)
+        uploaded_ids.append(uploaded.id)
+        fake_kimi.script_errors(f"/files/{uploaded.id}", FakeError.server_error())
+        return uploaded
 
-    monkeypatch.setattr(client, "delete_file", flaky_delete)
+    monkeypatch.setattr(client, "upload", upload_then_fail_its_first_delete)
     reader = DocumentReader(store, client)
     document = await reader.read("AgAD4", "notes.txt", _downloads(b"Otters.\n", []))
 
     assert document.text == "Otters.\n"
-    assert len(attempts) == 2 and fake_kimi.live_files == 0
+    deletes = [r for r in fake_kimi.requests if r.method == "DELETE"]
+    assert [(r.path, r.status) for r in deletes] == [(f"/v1/files/{uploaded_ids[0]}", 500)] + [
+        (f"/v1/files/{uploaded_ids[0]}", 200)
+    ]
+    assert fake_kimi.live_files == 0
 
 
 async def test_reader_deletes_a_file_stored_by_an_upload_whose_answer_was_lost(
