@@ -34,10 +34,11 @@ from bot.kimi import (
     WebSearchCall,
 )
 from bot.kimi.assembly import StreamAssembler, result_from_completion
-from bot.kimi.errors import error_from_response, redact, retry_after_from
+from bot.kimi.redaction import redact
 from bot.kimi.resources import currency_for
 from bot.kimi.shaping import ChatOptions, clamp_max_tokens, has_fixed_sampling, shape_chat_request
 from bot.kimi.sse import SSEDecoder
+from bot.kimi.wire_errors import error_from_response, retry_after_from
 from handlers.texts import error_text, language_of
 
 # --- SSE ------------------------------------------------------------------------------------

@@ -8,28 +8,12 @@ about secrets.
 
 from __future__ import annotations
 
-import json
-import re
-import time
-from collections.abc import Iterable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, ClassVar
+
+from bot.kimi.redaction import redact
 
 if TYPE_CHECKING:
     from bot.kimi.events import ToolCall, Usage
-
-# Moonshot keys look like "sk-" + 48 alphanumerics; gateways use other shapes, which is why the
-# client also redacts its own key by value.
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
-_REDACTED = "sk-***"
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove the given secrets and anything that looks like an API key from text."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return _KEY_LIKE.sub(_REDACTED, text)
 
 
 class KimiError(Exception):
@@ -244,118 +228,3 @@ class KimiIncompleteStream(KimiError):
         if self.upstream_error is not None:
             text += f" upstream=({self.upstream_error.log_text()})"
         return text
-
-
-# --- from Moonshot's wire format -------------------------------------------------------------
-
-_RETRY_AFTER_IN_MESSAGE = re.compile(r"try again after\s+(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-_CONTEXT_OVERFLOW_MARKERS = ("input token length too long", "exceeded model token limit")
-_FILE_LIMIT_MARKERS = (
-    ("file size is too large", KimiFileLimit.TOO_LARGE),
-    ("file size is zero", KimiFileLimit.EMPTY),
-    ("max file count", KimiFileLimit.TOO_MANY),
-    ("total size", KimiFileLimit.TOTAL_SIZE),
-)
-_EXTRACTION_FAILED_MARKER = "failed to extract file"
-
-
-def retry_after_from(message: str, header: str | None) -> float | None:
-    """The wait the server advises: Retry-After header (seconds or HTTP date) or the message's
-    "please try again after N seconds"; the longer one when both are present."""
-    advised: list[float] = []
-    match = _RETRY_AFTER_IN_MESSAGE.search(message)
-    if match:
-        advised.append(float(match.group(1)))
-    if header:
-        header = header.strip()
-        try:
-            advised.append(max(float(header), 0.0))
-        except ValueError:
-            try:
-                advised.append(max(parsedate_to_datetime(header).timestamp() - time.time(), 0.0))
-            except (TypeError, ValueError):
-                pass
-    return max(advised) if advised else None
-
-
-def error_from_response(
-    status: int,
-    body: str,
-    headers: Mapping[str, str],
-    *,
-    secrets: Iterable[str] = (),
-) -> KimiError:
-    """Map an HTTP error response (Moonshot's {"error": {"type", "message"}} body or anything a
-    proxy put in its place) to a typed error."""
-    error_type: str | None = None
-    message = ""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        error_type = payload["error"].get("type") or payload["error"].get("code")
-        message = str(payload["error"].get("message") or "")
-    else:
-        # A proxy's HTML page or plain text: keep a short, single-line excerpt for the log.
-        message = " ".join(body.split())[:200]
-    return error_from_payload(
-        status,
-        str(error_type) if error_type is not None else None,
-        redact(message, secrets),
-        retry_after_header=headers.get("Retry-After"),
-        request_id=headers.get("Msh-Request-Id") or headers.get("X-Msh-Trace-Id"),
-    )
-
-
-def error_from_payload(
-    status: int | None,
-    error_type: str | None,
-    message: str,
-    *,
-    retry_after_header: str | None = None,
-    request_id: str | None = None,
-) -> KimiError:
-    lowered = message.lower()
-    retry_after = retry_after_from(message, retry_after_header)
-
-    def plain(cls: type[KimiError]) -> KimiError:
-        return cls(message, status=status, error_type=error_type, request_id=request_id)
-
-    def advised(cls: type[_AdvisedWait]) -> KimiError:
-        return cls(
-            message,
-            retry_after=retry_after,
-            status=status,
-            error_type=error_type,
-            request_id=request_id,
-        )
-
-    if error_type == "content_filter":
-        return plain(KimiContentFilter)
-    if error_type == "exceeded_current_quota_error":
-        return plain(KimiQuotaExhausted)
-    if error_type == "engine_overloaded_error":
-        return advised(KimiOverloaded)
-    if error_type == "rate_limit_reached_error":
-        return advised(KimiRateLimited)
-    if _EXTRACTION_FAILED_MARKER in lowered:
-        return plain(KimiFileExtractionFailed)
-    if error_type in ("invalid_authentication_error", "incorrect_api_key_error") or status == 401:
-        return plain(KimiAuthError)
-    if error_type == "permission_denied_error" or status == 403:
-        return plain(KimiPermissionDenied)
-    if error_type == "resource_not_found_error" or status == 404:
-        return plain(KimiNotFound)
-    if status == 429:
-        return advised(KimiRateLimited)
-    if error_type == "invalid_request_error" or (status is not None and 400 <= status < 500):
-        if any(marker in lowered for marker in _CONTEXT_OVERFLOW_MARKERS):
-            return plain(KimiContextOverflow)
-        for marker, kind in _FILE_LIMIT_MARKERS:
-            if marker in lowered:
-                return KimiFileLimit(
-                    message, kind=kind, status=status, error_type=error_type, request_id=request_id
-                )
-        return plain(KimiInvalidRequest)
-    return advised(KimiServerError)

@@ -23,11 +23,11 @@ from bot.kimi.errors import (
     KimiIncompleteStream,
     KimiServerError,
     KimiTimeout,
-    error_from_payload,
-    redact,
 )
 from bot.kimi.events import ChatResult, StreamEvent
+from bot.kimi.redaction import redact
 from bot.kimi.sse import DONE, SSEDecoder
+from bot.kimi.wire_errors import error_from_payload
 
 
 class ChatStream:

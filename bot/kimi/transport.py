@@ -17,12 +17,12 @@ from bot.kimi.errors import (
     KimiConnectionError,
     KimiServerError,
     KimiTimeout,
-    error_from_response,
-    redact,
 )
 from bot.kimi.limits import RequestLimiter
+from bot.kimi.redaction import redact
 from bot.kimi.retry import RetryPolicy, Sleep
 from bot.kimi.stream import ChatStream
+from bot.kimi.wire_errors import error_from_response
 
 logger = logging.getLogger(__name__)
 
