@@ -12,7 +12,7 @@ from datetime import datetime
 from bot.periods import Period, current_period
 from bot.pricing import ModelPrice, points_to_micro
 from bot.settings import Settings
-from storage import Reservation, Store, UserRecord
+from storage import NewInflightTurn, Reservation, Store, UserRecord
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,12 @@ class BudgetKeeper:
         return BudgetView(period, self.limit_for(user), state.spent_micro, state.reserved_micro)
 
     async def reserve_exactly(
-        self, user: UserRecord, amount_micro: int, max_tokens: int, purpose: str = "chat"
+        self,
+        user: UserRecord,
+        amount_micro: int,
+        max_tokens: int,
+        purpose: str = "chat",
+        inflight_turn: NewInflightTurn | None = None,
     ) -> Granted | None:
         """Hold exactly `amount_micro` (a worst case worked out by the caller), or None if the
         budget cannot hold it; max_tokens is not lowered."""
@@ -70,7 +75,12 @@ class BudgetKeeper:
         if view.remaining_micro is not None and view.remaining_micro < amount_micro:
             return None
         reservation = await self._store.reserve(
-            user.telegram_id, view.period.key, amount_micro, self.limit_for(user), purpose=purpose
+            user.telegram_id,
+            view.period.key,
+            amount_micro,
+            self.limit_for(user),
+            purpose=purpose,
+            inflight_turn=inflight_turn,
         )
         return None if reservation is None else Granted(reservation, max_tokens, capped=False)
 
@@ -82,8 +92,11 @@ class BudgetKeeper:
         max_tokens: int,
         purpose: str = "chat",
         min_useful_tokens: int | None = None,
+        inflight_turn: NewInflightTurn | None = None,
     ) -> Granted | Refused:
-        """Reserve the worst case of a call, capping its output to what the budget affords."""
+        """Reserve the worst case of a call, capping its output to what the budget affords.
+
+        inflight_turn: the turn the call is for, recorded with the hold (see bot.checkpoints)."""
         min_useful = min(max_tokens, min_useful_tokens or self._settings.min_useful_output_tokens)
         limit = self.limit_for(user)
         # Two attempts: a concurrent turn of the same user may take budget between read and write.
@@ -96,7 +109,7 @@ class BudgetKeeper:
                     return Refused(view, price.cost_micro(prompt_tokens, min_useful))
             amount = price.cost_micro(prompt_tokens, tokens)
             reservation = await self._store.reserve(
-                user.telegram_id, view.period.key, amount, limit, purpose=purpose
+                user.telegram_id, view.period.key, amount, limit, purpose=purpose, inflight_turn=inflight_turn
             )
             if reservation is not None:
                 return Granted(reservation, tokens, capped=tokens < max_tokens)

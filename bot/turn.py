@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
+from bot.checkpoints import Checkpointer
 from bot.context_window import (
     Window,
     drop_oldest_turns,
@@ -40,7 +41,7 @@ from bot.search_budget import SearchAllowance, search_worst_case_micro
 from bot.settings import Settings
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
-from storage import MessageRecord, NewMessage, NewUsage, Purpose, Store, UserRecord
+from storage import MessageRecord, NewInflightTurn, NewMessage, NewUsage, Purpose, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class TurnRequest:
     # Extra context for this turn only, stored with it (e.g. a document's extracted text).
     preamble: tuple[NewMessage, ...] = ()
     model: str | None = None  # overrides the user's model for this turn
+    reply_to: int | None = None  # the question's message: where to answer after a crash
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,10 @@ class _Progress:
     search_limited: bool = False
     finish_reason: str | None = None
     started: bool = False
+
+    def written(self) -> tuple[str, str]:
+        """(content, reasoning) so far."""
+        return "".join(self.content), "".join(self.reasoning)
 
 
 @dataclass(frozen=True)
@@ -213,14 +219,17 @@ class Conversations:
         plan = _CallPlan(thinking=request.user.thinking if price.thinking_switch else None)
         search_skipped = False
         decision: Granted | Refused | None = None
+        inflight_turn = self._inflight_turn(request, conversation.id, price, prompt_tokens)
         if request.user.web_search and request.purpose == "chat":
-            decision = await self._reserve_search(request, price, prompt_tokens, max_tokens)
+            decision = await self._reserve_search(request, price, prompt_tokens, max_tokens, inflight_turn)
             search_skipped = decision is None
             if decision is not None:
                 plan = _CallPlan(web_search=True, thinking=plan.thinking)
         if decision is None:
             # prompt_tokens is the guaranteed bound: the reservation covers whatever Kimi bills.
-            decision = await self._budgets.reserve_for_call(request.user, price, prompt_tokens, max_tokens)
+            decision = await self._budgets.reserve_for_call(
+                request.user, price, prompt_tokens, max_tokens, inflight_turn=inflight_turn
+            )
         if isinstance(decision, Refused):
             yield TurnFinished(
                 TurnOutcome(
@@ -234,13 +243,15 @@ class Conversations:
             TurnStatus.DONE, price.model, capped=decision.capped, search_skipped=search_skipped
         )
         settled = False
+        checkpoints = Checkpointer(self._store, decision.reservation, progress.written)
         try:
             yield TurnStarted(price.model)
             generate = self._generate(
                 price, window.messages, decision, stop, progress, outcome, context_tokens, plan
             )
-            async for event in generate:
-                yield event
+            async with checkpoints:
+                async for event in generate:
+                    yield event
             await self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
             settled = True
         finally:
@@ -251,6 +262,22 @@ class Conversations:
                     self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
                 )
         yield TurnFinished(outcome)
+
+    def _inflight_turn(
+        self, request: TurnRequest, conversation_id: int, price: ModelPrice, prompt_tokens: int
+    ) -> NewInflightTurn:
+        return NewInflightTurn(
+            chat_id=request.chat_id,
+            user_id=request.user.telegram_id,
+            thread_id=request.key.thread_id,
+            reply_to=request.reply_to,
+            language=request.user.language,
+            conversation_id=conversation_id,
+            model=price.model,
+            purpose=request.purpose,
+            question=request.text,
+            prompt_tokens=prompt_tokens,
+        )
 
     async def _generate(
         self,
@@ -348,13 +375,20 @@ class Conversations:
             await stream.aclose()
 
     async def _reserve_search(
-        self, request: TurnRequest, price: ModelPrice, prompt_tokens: int, max_tokens: int
+        self,
+        request: TurnRequest,
+        price: ModelPrice,
+        prompt_tokens: int,
+        max_tokens: int,
+        inflight_turn: NewInflightTurn,
     ) -> Granted | None:
         """Hold the worst case of a turn with web search, or None if the budget cannot."""
         fee = self._prices.web_search_fee_micro
         worst = search_worst_case_micro(price, prompt_tokens, max_tokens, fee, SEARCH_ALLOWANCE)
         # One more fee: a response asking for searches beyond the allowance is billed too.
-        return await self._budgets.reserve_exactly(request.user, worst + fee, max_tokens)
+        return await self._budgets.reserve_exactly(
+            request.user, worst + fee, max_tokens, inflight_turn=inflight_turn
+        )
 
     async def _fit(
         self,

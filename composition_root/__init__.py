@@ -25,14 +25,18 @@ from bot.history import History
 from bot.kimi import KimiClient, KimiConfig
 from bot.log_redaction import configure_logging, mask_secrets_in_logs
 from bot.metrics import Metrics
+from bot.pending_deliveries import PendingDeliveries
 from bot.pricing import PricingError, load_price_table
+from bot.recovery import CrashRecovery
 from bot.reports import Reports
 from bot.settings import Settings, SettingsError, load_settings
 from bot.turn import Conversations
 from bot.users import Users
 from handlers.app import ALLOWED_UPDATES, build_application, set_commands
+from handlers.delivery import Deliveries
 from handlers.flood import FloodGuard
 from handlers.http_server import HttpServer, health_app
+from handlers.recovery import report_interrupted
 from handlers.services import BotServices
 from handlers.shutdown import end_running_answers
 from storage import Store
@@ -83,6 +87,8 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         summaries=DocumentSummaries(store, kimi, prices, settings, budgets),
         metrics=metrics,
         health=Health(store),
+        recovery=CrashRecovery(store, prices),
+        deliveries=Deliveries(PendingDeliveries(store)),
     )
 
 
@@ -106,11 +112,15 @@ async def serve(
         raise RuntimeError("the Telegram application has no updater")
     server: HttpServer | None = None
     try:
+        # Before any new message: a cut answer takes its place in its conversation first.
+        interrupted = await services.recovery.settle_interrupted()
         async with application:
             await set_commands(application)
             # start_polling deletes a webhook left from webhook mode first (PTB does that).
             await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
             await application.start()
+            await services.deliveries.start(application.bot)
+            application.create_task(report_interrupted(application.bot, services, interrupted))
             if settings.metrics_listen is not None:
                 server = HttpServer(
                     health_app(services), settings.metrics_listen, application, services.health
@@ -125,6 +135,7 @@ async def serve(
                 await server.stop()
             await shut_down(application, services)
     finally:
+        await services.deliveries.close()  # what is still pending stays for the next start
         await services.kimi.close()
         await services.store.close()
 

@@ -27,6 +27,7 @@ from bot.turn import (
 from bot.turn_locks import Place
 from handlers.bot_context import BotContext
 from handlers.buttons import StopAnswer, encode
+from handlers.delivery import describe, is_transient
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
 from handlers.texts import error_text, language_of, text
@@ -101,6 +102,7 @@ async def answer(
         text=question.strip(),
         purpose=purpose,
         preamble=preamble,
+        reply_to=message.message_id,
     )
     active = ActiveAnswer(sender.id, message.chat.id)
     svc.active[active.token] = active
@@ -126,7 +128,8 @@ async def answer(
         if outcome is not None:
             await show_outcome(context, svc, message, streamer, outcome, lang, active.reason)
     except TelegramError as error:
-        log.warning("could not deliver the answer in chat %s: %s", message.chat.id, error)
+        # Expected (blocked, kicked, a definitive refusal): one line, no traceback.
+        log.warning("could not deliver the answer in chat %s: %s", message.chat.id, describe(error))
         await streamer.abort()
     finally:
         timer.done()
@@ -188,6 +191,7 @@ def make_streamer(
         stop_markup=stop_markup,
         thinking_label=text(lang, "thinking"),
         searching_label=text(lang, "searching"),
+        on_chat_gone=lambda: active.end(StopReason.CHAT_GONE),  # stop paying for an unseen answer
     )
 
 
@@ -214,8 +218,19 @@ async def show_outcome(
             await streamer.abort()
             await message.reply_text(error_text(lang, outcome.error))
             return
+    if stop_reason is StopReason.CHAT_GONE:
+        await streamer.abort()  # nobody to show it to; the turn is settled and stored
+        return
     note = outcome_note(outcome, lang, stop_reason)
-    ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
+    try:
+        ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
+    except TelegramError as error:
+        if not is_transient(error):
+            raise
+        plan = streamer.final_messages()
+        plan.assistant_message_id = outcome.assistant_message_id
+        await svc.deliveries.keep(plan, error)
+        return
     if outcome.assistant_message_id is not None and ids:
         await svc.history.shown_as(outcome.assistant_message_id, ids)
 

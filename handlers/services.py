@@ -16,11 +16,13 @@ from bot.history import History
 from bot.kimi import KimiClient
 from bot.metrics import Metrics
 from bot.pricing import PriceTable
+from bot.recovery import CrashRecovery
 from bot.reports import Reports
 from bot.settings import Settings
 from bot.turn import Conversations
 from bot.users import Users
 from handlers.bot_context import BotContext
+from handlers.delivery import Deliveries
 from handlers.flood import FloodGuard
 from handlers.progress import HandledUpdates
 from storage import Store
@@ -73,6 +75,8 @@ class BotServices:
     summaries: DocumentSummaries
     metrics: Metrics
     health: Health
+    recovery: CrashRecovery
+    deliveries: Deliveries
     active: dict[str, ActiveAnswer] = field(default_factory=dict)
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
     shutting_down: bool = False  # set once the grace is over: answers that start now end at once

@@ -14,13 +14,15 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, MessageEntity, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from handlers.bot_context import TelegramBot
+from handlers.delivery import FinalMessages, Piece
 from handlers.flood import FloodGuard, is_group_chat
 from handlers.rendering import (
     MAX_ENTITIES_PER_MESSAGE,
@@ -107,6 +109,9 @@ class ReplyStreamer:
     _last_draft_at: float = 0.0
     _last_progress_at: float = 0.0
     _reserved: bool = False
+    # Called once when Telegram answers 403 (blocked, kicked, chat gone): the answer should end.
+    on_chat_gone: Callable[[], None] | None = None
+    _final_request: tuple[str | None, str, InlineKeyboardMarkup | None] = (None, "…", None)
 
     # --- feeding ---------------------------------------------------------------------------------
 
@@ -119,6 +124,9 @@ class ReplyStreamer:
             # An empty draft shows Telegram's own "Thinking…" at once.
             try:
                 await self._send_draft(RenderedMessage("", ()))
+            except Forbidden as error:
+                self._chat_gone(error)
+                return
             except TelegramError as error:
                 log.info("drafts refused in chat %s (%s); using edits", chat_id, error)
                 self.draft_failed = True
@@ -141,22 +149,59 @@ class ReplyStreamer:
 
     # --- the final state -------------------------------------------------------------------------
 
-    async def finish(self, note: str | None = None, empty_text: str = "…") -> list[int]:
-        """Show the whole answer as final messages (without the stop button); returns their ids."""
+    async def finish(
+        self, note: str | None = None, empty_text: str = "…", markup: InlineKeyboardMarkup | None = None
+    ) -> list[int]:
+        """Show the whole answer as final messages (without the stop button; `markup` on the last
+        one); returns their ids. On failure, final_messages() says what is left to show."""
         await self._stop_pump()
+        self._final_request = (note, empty_text, markup)
         pieces = self._final_pieces(note, empty_text)
         try:
             try:
-                await self._show(pieces, markup_on_last=None, essential=True)
+                await self._show(pieces, markup_on_last=markup, essential=True)
             except BadRequest as error:
                 if not is_rejected_formatting(error):
                     raise
                 log.warning("Telegram rejected formatting (%s); sending plain text", error)
                 self._plain = True
-                await self._show(self._final_pieces(note, empty_text), markup_on_last=None, essential=True)
+                await self._show(self._final_pieces(note, empty_text), markup_on_last=markup, essential=True)
         finally:
             self._release_reservation()
         return [shown.message_id for shown in self._shown]
+
+    def final_messages(self) -> FinalMessages:
+        """What the chat must still be made to show, after finish() failed part-way (see
+        handlers.delivery): each final piece, with the message that shows it if one does."""
+        note, empty_text, markup = self._final_request
+        pieces = self._final_pieces(note, empty_text)
+        plan = []
+        for index, piece in enumerate(pieces):
+            shown = self._shown[index] if index < len(self._shown) else None
+            wanted = _Shown(0, piece.text, piece.entities, markup if index == len(pieces) - 1 else None)
+            done = shown is not None and _shown_key(shown) == _shown_key(wanted)
+            plan.append(
+                Piece(
+                    piece.text,
+                    [entity.to_dict() for entity in piece.entities],
+                    shown.message_id if shown is not None else None,
+                    done,
+                )
+            )
+        return FinalMessages(
+            chat_id=self.placement.chat_id,
+            pieces=plan,
+            thread_id=self.placement.thread_id,
+            reply_to=self.placement.reply_to,
+            markup=markup.to_dict() if markup is not None else None,
+            delete=[shown.message_id for shown in self._shown[len(pieces) :]],
+        )
+
+    def _chat_gone(self, error: TelegramError) -> None:
+        log.warning("chat %s is gone (%s); ending the answer", self.placement.chat_id, error)
+        self._finished = True
+        if self.on_chat_gone is not None:
+            self.on_chat_gone()
 
     async def abort(self) -> None:
         """Stop showing progress without a final message (the caller replies otherwise)."""
@@ -211,6 +256,9 @@ class ReplyStreamer:
                 await self._show(self._progress_pieces(), markup_on_last=self.stop_markup, essential=False)
             except RetryAfter:
                 self._dirty.set()  # the guard now knows the penalty; the next try shows everything
+            except Forbidden as error:
+                self._chat_gone(error)
+                return
             except (BadRequest, NetworkError) as error:
                 self._on_progress_error(error)
             self._last_progress_at = time.monotonic()
@@ -359,6 +407,10 @@ class ReplyStreamer:
             await self.bot.send_chat_action(
                 self.placement.chat_id, ChatAction.TYPING, message_thread_id=self.placement.thread_id
             )
+
+
+def _shown_key(shown: _Shown) -> tuple[object, ...]:
+    return (shown.text, _entity_key(shown.entities), _markup_key(shown.markup))
 
 
 def _entity_key(entities: tuple[MessageEntity, ...] | list[MessageEntity]) -> tuple[object, ...]:

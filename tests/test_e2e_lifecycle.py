@@ -3,10 +3,15 @@ running answers cleanly within Docker's stop timeout; SIGKILL leaves nothing res
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+
 from storage import Store
+from storage.engine import create_engine
 from tests.bot_process import BotProcess
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram, User
@@ -63,3 +68,66 @@ async def test_sigterm_mid_answer_keeps_the_partial_text_and_exits_0_in_time(
     assert 0 < spent == ledger
     assert answers and final.text.startswith(answers[-1].strip()[:60])  # the turn is stored
     assert len(answers[-1]) < len(LONG_ANSWER)  # charged for the part produced, not the whole
+
+
+async def checkpointed_text(database_url: str) -> str:
+    """What the database holds of the answer in flight (the bot saves it every couple of seconds)."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT content FROM inflight_turns"))).all()
+    finally:
+        await engine.dispose()
+    return rows[0][0] if rows else ""
+
+
+async def wait_for_checkpoint(database_url: str, longer_than: int) -> str:
+    for _ in range(150):  # 30 s
+        if len(saved := await checkpointed_text(database_url)) > longer_than:
+            return saved
+        await asyncio.sleep(0.2)
+    raise AssertionError("the answer in flight was never checkpointed")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+async def test_sigkill_mid_answer_then_restart_frees_the_budget_and_reports_the_cut_answer(
+    tmp_path: Path, tg: FakeTelegram, fake_kimi: FakeKimi, database_url: str
+):
+    # The budget pays for one answer: while the killed answer's hold stood, the next would be refused.
+    env = {
+        "DATABASE_URL": database_url,
+        "BUDGET_PERIOD": "total",
+        "DEFAULT_BUDGET": "6",
+        "MAX_OUTPUT_TOKENS": "1000",
+    }
+    user = tg.user(language_code="en")
+    async with BotProcess(tmp_path, tg, fake_kimi, **env) as crashed:
+        fake_kimi.script(long_reply())
+        await tg.send_text(user, "count sheep")
+        await wait_until_streaming(tg, user)
+        saved = await wait_for_checkpoint(database_url, longer_than=40)
+        crashed.signal(signal.SIGKILL)
+        await crashed.wait(10)
+
+    async with BotProcess(tmp_path, tg, fake_kimi, **env) as restarted:
+        told = await tg.wait_for_message(
+            user.id, lambda m: "stopped unexpectedly" in (m.text or ""), timeout=30
+        )
+        assert told.text.startswith(saved.strip()[:40])
+        fake_kimi.script(Reply(content="A fresh answer."))
+        await tg.send_text(user, "one more")
+        reply = await tg.wait_for_message(user.id, timeout=30)
+        assert reply.text == "A fresh answer."
+        restarted.signal(signal.SIGTERM)
+        assert await restarted.wait(8) == 0
+    assert "Traceback" not in restarted.log
+    spent, reserved, ledger, answers = await books(database_url, user.id)
+    assert reserved == 0
+    assert 0 < spent == ledger <= 6_000_000
+    assert answers[0].startswith(saved.strip()[:40]) and answers[-1] == "A fresh answer."
