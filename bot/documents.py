@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from bot.budget import BudgetKeeper, Refused
+from bot.charging import Bill, Charge, billed_or_estimated
 from bot.context_window import estimate_text_tokens
 from bot.kimi import (
     KimiClient,
@@ -21,11 +22,10 @@ from bot.kimi import (
     KimiFileExtractionFailed,
     KimiServerError,
     KimiTimeout,
-    Usage,
 )
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
-from storage import NewMessage, NewUsage, Store, UserRecord
+from storage import NewMessage, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +322,11 @@ class DocumentSummaries:
         )
         if isinstance(decision, Refused):
             return decision
+        charge = Charge(
+            self._store,
+            decision.reservation,
+            Bill(user.telegram_id, chat_id, plan.price, "document", conversation_id),
+        )
         try:
             result = await self._kimi.chat(
                 plan.price.model,
@@ -330,31 +335,12 @@ class DocumentSummaries:
                 context_length=plan.price.context_length,
             )
         except BaseException:
-            await self._store.release(decision.reservation)
+            await charge.release()
             raise
         # A gateway may send no usage: charge a conservative estimate rather than nothing.
-        usage = result.usage or Usage(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=estimate_text_tokens(result.content + result.reasoning),
-        )
-        cost = plan.price.cost_micro(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        await self._store.settle(
-            decision.reservation,
-            cost,
-            [
-                NewUsage(
-                    user_id=user.telegram_id,
-                    chat_id=chat_id,
-                    model=plan.price.model,
-                    prompt_tokens=usage.prompt_tokens,
-                    cached_tokens=usage.cached_tokens,
-                    completion_tokens=usage.completion_tokens,
-                    cost_micro=cost,
-                    purpose="document",
-                    conversation_id=conversation_id,
-                )
-            ],
-        )
+        reported = [result.usage] if result.usage else []
+        usages = billed_or_estimated(reported, prompt_tokens, [result.content + result.reasoning])
+        await charge.settle(usages, reported=bool(reported))
         return result.content.strip()
 
     async def _count(self, model: str, document: Document) -> int:

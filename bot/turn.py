@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
+from bot.charging import Bill, Charge, billed_or_estimated
 from bot.checkpoints import Checkpointer
 from bot.context_window import (
     Window,
     drop_oldest_turns,
-    estimate_text_tokens,
     fit_window,
     split_into_turns,
 )
@@ -41,7 +41,7 @@ from bot.search_budget import SearchAllowance, search_worst_case_micro
 from bot.settings import Settings
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
-from storage import MessageRecord, NewInflightTurn, NewMessage, NewUsage, Purpose, Store, UserRecord
+from storage import MessageRecord, NewInflightTurn, NewMessage, Purpose, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -449,80 +449,40 @@ class Conversations:
         outcome.reasoning = "".join(progress.reasoning)
         outcome.searches = progress.searches
         outcome.search_limited = progress.search_limited
+        bill = Bill(request.user.telegram_id, request.chat_id, price, request.purpose, conversation_id)
+        charge = Charge(self._store, decision.reservation, bill)
         if not progress.started and not progress.usages and progress.searches == 0:
-            # Nothing was produced, nothing is owed: Kimi does not bill a refused request.
-            await self._store.release(decision.reservation)
+            await charge.release()
             return
-        usages = self._charged_usages(request, conversation_id, price, progress, prompt_tokens, outcome)
-        cost = sum(usage.cost_micro for usage in usages)
-        outcome.cost_micro = cost
+        # No usage from upstream (stopped, cut): a conservative estimate of the work is charged.
+        usages = billed_or_estimated(progress.usages, prompt_tokens, [outcome.content, outcome.reasoning])
         messages: list[NewMessage] = []
         if outcome.content or outcome.reasoning:
+            completion_tokens = sum(usage.completion_tokens for usage in usages)
             messages = [*request.preamble, NewMessage(role="user", content=request.text)]
             messages.append(
                 NewMessage(
                     role="assistant",
                     content=outcome.content,
                     reasoning=outcome.reasoning or None,
-                    tokens=outcome.completion_tokens,
+                    tokens=completion_tokens,
                 )
             )
-        ids = await self._store.settle(
-            decision.reservation, cost, usages, messages=messages, conversation_id=conversation_id
+        charged = await charge.settle(
+            usages,
+            reported=bool(progress.usages),
+            searches=progress.searches,
+            search_fee_micro=self._prices.web_search_fee_micro,
+            messages=messages,
         )
-        if ids:
-            outcome.assistant_message_id = ids[-1]
-
-    def _charged_usages(
-        self,
-        request: TurnRequest,
-        conversation_id: int,
-        price: ModelPrice,
-        progress: _Progress,
-        prompt_tokens: int,
-        outcome: TurnOutcome,
-    ) -> list[NewUsage]:
-        usages = list(progress.usages)
-        outcome.usage_reported = bool(usages)
-        if not usages:
-            # No usage from upstream (stopped, cut): charge a conservative estimate of the work.
-            produced = estimate_text_tokens(outcome.content) + estimate_text_tokens(outcome.reasoning)
-            usages = [Usage(prompt_tokens=prompt_tokens, completion_tokens=produced, cached_tokens=0)]
-        rows = []
+        outcome.cost_micro = charged.cost_micro
+        outcome.usage_reported = charged.reported
         for usage in usages:
-            cached = usage.cached_tokens or 0
             outcome.prompt_tokens += usage.prompt_tokens
-            outcome.cached_tokens += cached
+            outcome.cached_tokens += usage.cached_tokens or 0
             outcome.completion_tokens += usage.completion_tokens
-            rows.append(
-                NewUsage(
-                    user_id=request.user.telegram_id,
-                    chat_id=request.chat_id,
-                    model=price.model,
-                    prompt_tokens=usage.prompt_tokens,
-                    cached_tokens=cached,
-                    completion_tokens=usage.completion_tokens,
-                    cost_micro=price.cost_micro(usage.prompt_tokens, usage.completion_tokens, cached),
-                    purpose=request.purpose,
-                    conversation_id=conversation_id,
-                )
-            )
-        if progress.searches:
-            rows.append(
-                NewUsage(
-                    user_id=request.user.telegram_id,
-                    chat_id=request.chat_id,
-                    model=price.model,
-                    prompt_tokens=0,
-                    cached_tokens=0,
-                    completion_tokens=0,
-                    cost_micro=progress.searches * self._prices.web_search_fee_micro,
-                    purpose="search",
-                    conversation_id=conversation_id,
-                    web_search_calls=progress.searches,
-                )
-            )
-        return rows
+        if charged.message_ids:
+            outcome.assistant_message_id = charged.message_ids[-1]
 
 
 __all__ = [
