@@ -6,6 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /app
+# A font with Chinese glyphs, so that charts (matplotlib) can be labelled in Chinese.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 # The pinned versions first (requirements.lock, from `pip-compile`), so the image installs exactly
 # what the tests ran with; then the bot itself without resolving anything again.
 COPY requirements.lock ./

@@ -16,9 +16,12 @@ import sys
 
 from telegram.ext import Application
 
+from bot.access import AccessPolicy
 from bot.admin import Admin
 from bot.budget import BudgetKeeper
+from bot.budget_notices import BudgetNotices
 from bot.catalog import ModelCatalog
+from bot.charts import ChartRenderer
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.health import Health
 from bot.history import History
@@ -70,6 +73,8 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
     store.on_charge(metrics.charge)
     kimi = KimiClient(kimi_config(settings))
     budgets = BudgetKeeper(store, settings)
+    access = AccessPolicy(store, settings)
+    await access.load()
     return BotServices(
         settings=settings,
         store=store,
@@ -89,6 +94,9 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         health=Health(store),
         recovery=CrashRecovery(store, prices),
         deliveries=Deliveries(PendingDeliveries(store)),
+        access=access,
+        charts=ChartRenderer(),
+        notices=BudgetNotices(store, budgets),
     )
 
 
@@ -111,6 +119,8 @@ async def serve(
     if updater is None:  # PTB makes one whenever the application is built with a token
         raise RuntimeError("the Telegram application has no updater")
     server: HttpServer | None = None
+    # Other processes sharing the database may change the allow-list: re-read it now and then.
+    access_refresh = asyncio.create_task(services.access.keep_fresh())
     try:
         # Before any new message: a cut answer takes its place in its conversation first.
         interrupted = await services.recovery.settle_interrupted()
@@ -136,6 +146,9 @@ async def serve(
             await shut_down(application, services)
     finally:
         await services.deliveries.close()  # what is still pending stays for the next start
+        access_refresh.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await access_refresh
         await services.kimi.close()
         await services.store.close()
 

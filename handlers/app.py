@@ -16,10 +16,10 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import chat, commands, documents, groups, switches
+from handlers import access_commands, chat, commands, documents, groups, switches, usage
 from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import BotContext
-from handlers.buttons import ChooseModel, ConfirmSummary, StopAnswer, ToggleSearch, pressed
+from handlers.buttons import ChooseModel, ConfirmSummary, ShowCostChart, StopAnswer, ToggleSearch, pressed
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
@@ -63,6 +63,11 @@ def register_handlers(application: Application) -> None:
         ("reset", commands.on_reset),
         ("stop", commands.on_stop),
         ("budget", commands.on_budget),
+        ("export", usage.on_export),
+        ("report", usage.on_report),
+        ("allow", access_commands.on_allow),
+        ("deny", access_commands.on_deny),
+        ("users", access_commands.on_users),
         ("summary", documents.on_summary_command),
         ("think", switches.on_think),
         ("search", switches.on_search),
@@ -75,6 +80,7 @@ def register_handlers(application: Application) -> None:
         CallbackQueryHandler(documents.on_confirm_button, pattern=pressed(ConfirmSummary))
     )
     application.add_handler(CallbackQueryHandler(switches.on_search_button, pattern=pressed(ToggleSearch)))
+    application.add_handler(CallbackQueryHandler(usage.on_chart_button, pattern=pressed(ShowCostChart)))
     application.add_handler(
         MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, documents.on_document)
     )

@@ -41,7 +41,12 @@ class ToggleSearch:
     """Web search on/off, under /model's list."""
 
 
-ButtonData = StopAnswer | ChooseModel | ConfirmSummary | ToggleSearch
+@dataclass(frozen=True)
+class ShowCostChart:
+    """The 📈 button under /cost: the presser's own chart."""
+
+
+ButtonData = StopAnswer | ChooseModel | ConfirmSummary | ToggleSearch | ShowCostChart
 
 
 def encode(data: ButtonData) -> str:
@@ -54,6 +59,8 @@ def encode(data: ButtonData) -> str:
             return f"doc:{'yes' if go else 'no'}:{token}"
         case ToggleSearch():
             return "search:toggle"
+        case ShowCostChart():
+            return "cost:chart"
 
 
 def fits(data: ButtonData) -> bool:
@@ -77,11 +84,17 @@ def decode(raw: object) -> ButtonData | None:
     if kind == "doc":
         choice, _, token = value.partition(":")
         return ConfirmSummary(token, choice == "yes")
+    if kind == "cost" and value == "chart":
+        return ShowCostChart()
     return None
 
 
 def pressed(
-    kind: type[StopAnswer] | type[ChooseModel] | type[ConfirmSummary] | type[ToggleSearch],
+    kind: type[StopAnswer]
+    | type[ChooseModel]
+    | type[ConfirmSummary]
+    | type[ToggleSearch]
+    | type[ShowCostChart],
 ) -> Callable[[object], bool]:
     """A `CallbackQueryHandler` pattern: true for presses of this kind of button."""
     return lambda raw: isinstance(decode(raw), kind)

@@ -26,6 +26,7 @@ from bot.turn import (
 )
 from bot.turn_locks import Place
 from handlers.bot_context import BotContext
+from handlers.budget_notes import budget_notes
 from handlers.buttons import StopAnswer, encode
 from handlers.delivery import describe, is_transient
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
@@ -221,7 +222,11 @@ async def show_outcome(
     if stop_reason is StopReason.CHAT_GONE:
         await streamer.abort()  # nobody to show it to; the turn is settled and stored
         return
-    note = outcome_note(outcome, lang, stop_reason)
+    notes = [
+        outcome_note(outcome, lang, stop_reason),
+        *await budget_notes(svc, message.from_user, outcome, lang),
+    ]
+    note = "\n".join(line for line in notes if line) or None
     try:
         ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
     except TelegramError as error:

@@ -12,7 +12,7 @@ from telegram.constants import ChatType
 from bot.kimi import KimiError
 from bot.pricing import MICRO, ModelPrice, format_points
 from handlers.bot_context import BotContext
-from handlers.buttons import ChooseModel, StopAnswer, decode, encode, fits
+from handlers.buttons import ChooseModel, ShowCostChart, StopAnswer, decode, encode, fits
 from handlers.chat import conversation_key, known_user
 from handlers.command_arguments import (
     BadArgument,
@@ -26,6 +26,7 @@ from handlers.command_arguments import (
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
 from handlers.update_parts import chat_of, message_of, sender_of
+from handlers.usage import CHART_WORDS, is_private, send_cost_chart
 from storage import UserRecord
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ COMMANDS = (
     ("model", "See and switch models", "查看和切换模型"),
     ("balance", "What is left of your budget", "剩余预算"),
     ("cost", "What you spent", "用量与花费"),
+    ("export", "Your usage as a CSV file", "导出用量 CSV"),
     ("reset", "Start a new conversation", "开始新对话"),
     ("stop", "Stop the current answer", "停止当前回答"),
     ("summary", "Summarise the document you reply to", "总结所回复的文档"),
@@ -209,7 +211,11 @@ async def on_balance(update: Update, context: BotContext) -> None:
             reset=reset,
         )
     if svc.is_admin(user.telegram_id):
-        reply += await _upstream_balance(svc, lang)
+        # The account's money is the operator's business: never shown where a group can read it.
+        if is_private(message_of(update)):
+            reply += await _upstream_balance(svc, lang)
+        else:
+            reply += text(lang, "balance_upstream_private")
     await message_of(update).reply_text(reply)
 
 
@@ -234,6 +240,9 @@ async def on_cost(update: Update, context: BotContext) -> None:
         return
     lang = _lang(update)
     message = message_of(update)
+    if context.args and context.args[0].lower() in CHART_WORDS:
+        await send_cost_chart(svc, message, sender_of(update))
+        return
     user = await known_user(svc, sender_of(update))
     key = conversation_key(svc, message, user.telegram_id)
     conversation = await svc.history.current(key)
@@ -269,7 +278,8 @@ async def on_cost(update: Update, context: BotContext) -> None:
         if searches:
             fees = sum(row.web_search_cost_micro for row in section.rows)
             lines.append(text(lang, "cost_search_line", searches=searches, points=format_points(fees)))
-    await message.reply_text("\n".join(lines))
+    chart = InlineKeyboardButton(text(lang, "cost_chart_button"), callback_data=encode(ShowCostChart()))
+    await message.reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup([[chart]]))
 
 
 # --- /reset and /stop ----------------------------------------------------------------------------

@@ -7,9 +7,12 @@ import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.access import AccessPolicy
 from bot.admin import Admin
 from bot.budget import BudgetKeeper
+from bot.budget_notices import BudgetNotices
 from bot.catalog import ModelCatalog
+from bot.charts import ChartRenderer
 from bot.documents import DocumentReader, DocumentSummaries
 from bot.health import Health
 from bot.history import History
@@ -77,17 +80,20 @@ class BotServices:
     health: Health
     recovery: CrashRecovery
     deliveries: Deliveries
+    access: AccessPolicy
+    charts: ChartRenderer
+    notices: BudgetNotices
     active: dict[str, ActiveAnswer] = field(default_factory=dict)
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
     shutting_down: bool = False  # set once the grace is over: answers that start now end at once
     handled: HandledUpdates = field(default_factory=HandledUpdates)  # which updates are done
 
     def is_admin(self, user_id: int) -> bool:
-        return user_id in self.settings.admin_user_ids
+        return self.access.is_admin(user_id)
 
     def is_allowed(self, user_id: int) -> bool:
-        allowed = self.settings.allowed_user_ids
-        return not allowed or user_id in allowed or self.is_admin(user_id)
+        """Asked before every handler: /allow and /deny take effect at once."""
+        return self.access.allows(user_id)
 
 
 def services(context: BotContext) -> BotServices:

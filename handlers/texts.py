@@ -17,11 +17,18 @@ _TEXTS: dict[str, dict[str, str]] = {
         ),
         "help_commands": (
             "/model – see and switch models\n/balance – what is left of your budget\n"
-            "/cost – what you spent\n/reset – start a new conversation\n/stop – stop the current answer\n"
+            "/cost – what you spent (/cost chart: a chart of the last 30 days)\n"
+            "/export [day|week|month|all] – your usage as a CSV file\n/reset – start a new conversation\n"
+            "/stop – stop the current answer\n"
             "/summary – (reply to a document) summarise it\n/search on|off – web search\n"
             "/think on|off – thinking (kimi-k2.6, k2.5)\n/help – this help"
         ),
-        "help_admin": "\n\nAdmin: /budget <user_id> [元点|unlimited|default] – see or set a user's budget",
+        "help_admin": (
+            "\n\nAdmin: /budget <user_id> [元点|unlimited|default] – see or set a user's budget\n"
+            "/report [day|week|month|all] – totals, top users, groups, chart\n"
+            "/export all [day|week|month|all] – everyone's usage as CSV\n"
+            "/allow <user_id>, /deny <user_id> – the allow-list\n/users – who is allowed and who used the bot"
+        ),
         "help_group": "\n\nIn groups, mention me (@{bot}), reply to my message or use a command.",
         "not_allowed": "Sorry, this bot is private. Ask its owner to add your Telegram id ({user_id}).",
         "empty_message": "Please send some text (or a document) for me to answer.",
@@ -154,6 +161,58 @@ _TEXTS: dict[str, dict[str, str]] = {
         "search_button": "🔎 Web search: {state}",
         "note_search_skipped": "🔎 Your remaining budget can't cover a web search, so this was answered without one.",
         "note_search_limited": "🔎 Kimi wanted more web searches than one answer may use ({searches}).",
+        # usage views (chart, export, report, budget notices) and the allow-list commands
+        "cost_chart_button": "📈 Chart",
+        "chart_title": "Your daily spend, last 30 days (UTC)",
+        "chart_title_all": "Everyone's daily spend, last 30 days (UTC)",
+        "chart_daily_axis": "元点 per day",
+        "chart_period_axis": "元点 spent this period",
+        "chart_period_spent": "spent this period",
+        "chart_budget": "budget",
+        "chart_no_data": "no usage in these 30 days",
+        "chart_caption": "📈 Last 30 days: {total} 元点",
+        "chart_caption_all": "📈 Everyone, last 30 days: {total} 元点",
+        "chart_caption_budget": "\nThis period: {spent} of {limit} 元点",
+        "period_word_day": "today (UTC)",
+        "period_word_week": "this week (UTC)",
+        "period_word_month": "this month (UTC)",
+        "period_word_all": "all time",
+        "export_usage": "Usage: /export [day|week|month|all]",
+        "export_usage_admin": "Usage: /export [day|week|month|all], or /export all [day|week|month|all] for everyone's usage",
+        "export_empty": "Nothing to export: no charged calls {period}.",
+        "export_caption": "Usage {period}: {rows} calls, {total} 元点. Times in UTC, costs in 元点.",
+        "export_caption_all": "Everyone's usage {period}: {rows} calls, {total} 元点. Times in UTC, costs in 元点.",
+        "private_only": "This shows other users' data, so I answer it only in a private chat with me.",
+        "balance_upstream_private": "\n\nKimi account balance: ask /balance in a private chat with me.",
+        "report_usage": "Usage: /report [day|week|month|all]",
+        "report_header": "📊 Report, {period}",
+        "report_models": "\nBy model (calls · tokens in / cached / out · 元点):",
+        "report_model_line": "  {model}: {calls} · {prompt} / {cached} / {completion} · {points}",
+        "report_total": "Total: {calls} calls, {tokens} tokens, {points} 元点",
+        "report_nothing": "\nNo charged calls {period}.",
+        "report_users": "\nTop users by spend (budget used this period):",
+        "report_user_line": "  {rank}. {name}: {points} 元点 · {budget}",
+        "report_groups": "\nGroup chats:",
+        "report_group_line": "  {chat_id}: {calls} calls, {tokens} tokens, {points} 元点",
+        "budget_use": "{spent} of {limit} ({percent}%)",
+        "budget_use_unlimited": "{spent}, unlimited",
+        "access_usage": "Usage: /{command} <user_id> (the numeric Telegram id)",
+        "access_allowed": "User {user_id} may use the bot now.",
+        "access_closed": "\nNote: the bot was open to everyone; from now on only allowed users (and admins) may use it.",
+        "access_denied": "User {user_id} may no longer use the bot (an answer being written now still ends).",
+        "access_admin": "\nUser {user_id} is an admin (ADMIN_USER_IDS): admins may always use the bot.",
+        "users_open": "Allowed: everyone (nobody is listed in ALLOWED_USER_IDS or with /allow).",
+        "users_allowed": "Allowed:",
+        "users_from_settings": "  from ALLOWED_USER_IDS: {ids}",
+        "users_by_admins": "  with /allow: {ids}",
+        "users_denied": "Denied with /deny: {ids}",
+        "users_admins": "Admins: {ids}",
+        "users_recent": "\nUsed the bot in the last 30 days (spent in those days; budget used this period):",
+        "users_recent_line": "  {name}: {points} 元点, last {last} · {budget}",
+        "users_none_recent": "\nNobody used the bot in the last 30 days.",
+        "none": "none",
+        "budget_warning": "⚠️ You have used {percent}% of your budget this period ({spent} of {limit} 元点). It resets {reset}.",
+        "budget_renewed": "🔄 A new budget period has begun: {limit} 元点 to spend.",
     },
     "zh": {
         "start": (
@@ -161,11 +220,17 @@ _TEXTS: dict[str, dict[str, str]] = {
             "发文档给我，我会总结它或回答说明里的问题。\n\n当前模型：{model}\n本期剩余预算：{remaining} 元点\n\n{commands}"
         ),
         "help_commands": (
-            "/model – 查看和切换模型\n/balance – 查看剩余预算\n/cost – 查看花费\n/reset – 开始新对话\n"
+            "/model – 查看和切换模型\n/balance – 查看剩余预算\n/cost – 查看花费（/cost chart：近 30 天图表）\n"
+            "/export [day|week|month|all] – 导出用量 CSV\n/reset – 开始新对话\n"
             "/stop – 停止当前回答\n/summary –（回复文档）总结文档\n/search on|off – 联网搜索\n"
             "/think on|off – 思考模式（kimi-k2.6、k2.5）\n/help – 帮助"
         ),
-        "help_admin": "\n\n管理员：/budget <用户ID> [元点|unlimited|default] – 查看或设置用户预算",
+        "help_admin": (
+            "\n\n管理员：/budget <用户ID> [元点|unlimited|default] – 查看或设置用户预算\n"
+            "/report [day|week|month|all] – 汇总、用户排行、群聊、图表\n"
+            "/export all [day|week|month|all] – 导出所有用户用量 CSV\n"
+            "/allow <用户ID>、/deny <用户ID> – 允许名单\n/users – 允许的用户与近期使用者"
+        ),
         "help_group": "\n\n在群里，请 @{bot}、回复我的消息或使用命令。",
         "not_allowed": "抱歉，这个机器人不对外开放。请让管理员添加你的 Telegram ID（{user_id}）。",
         "empty_message": "请发送文字（或文档），我来回答。",
@@ -286,6 +351,58 @@ _TEXTS: dict[str, dict[str, str]] = {
         "search_button": "🔎 联网搜索：{state}",
         "note_search_skipped": "🔎 剩余预算不够一次联网搜索，这次回答没有搜索。",
         "note_search_limited": "🔎 Kimi 想搜索的次数超过了单次回答的上限（{searches} 次）。",
+        # usage views (chart, export, report, budget notices) and the allow-list commands
+        "cost_chart_button": "📈 图表",
+        "chart_title": "近 30 天每日花费（UTC）",
+        "chart_title_all": "所有用户近 30 天每日花费（UTC）",
+        "chart_daily_axis": "每日元点",
+        "chart_period_axis": "本期已用元点",
+        "chart_period_spent": "本期已用",
+        "chart_budget": "预算",
+        "chart_no_data": "近 30 天没有用量",
+        "chart_caption": "📈 近 30 天：{total} 元点",
+        "chart_caption_all": "📈 所有用户近 30 天：{total} 元点",
+        "chart_caption_budget": "\n本期：已用 {spent} / {limit} 元点",
+        "period_word_day": "今天（UTC）",
+        "period_word_week": "本周（UTC）",
+        "period_word_month": "本月（UTC）",
+        "period_word_all": "全部时间",
+        "export_usage": "用法：/export [day|week|month|all]",
+        "export_usage_admin": "用法：/export [day|week|month|all]；导出所有用户：/export all [day|week|month|all]",
+        "export_empty": "没有可导出的内容：{period}没有计费调用。",
+        "export_caption": "{period}用量：{rows} 次调用，{total} 元点。时间为 UTC，费用单位为元点。",
+        "export_caption_all": "所有用户{period}用量：{rows} 次调用，{total} 元点。时间为 UTC，费用单位为元点。",
+        "private_only": "这会显示其他用户的数据，只在与我的私聊中回答。",
+        "balance_upstream_private": "\n\nKimi 账户余额：请在与我的私聊中使用 /balance 查看。",
+        "report_usage": "用法：/report [day|week|month|all]",
+        "report_header": "📊 报表：{period}",
+        "report_models": "\n按模型（调用次数 · tokens 输入 / 缓存 / 输出 · 元点）：",
+        "report_model_line": "  {model}：{calls} · {prompt} / {cached} / {completion} · {points}",
+        "report_total": "合计：{calls} 次调用，{tokens} tokens，{points} 元点",
+        "report_nothing": "\n{period}没有计费调用。",
+        "report_users": "\n花费最多的用户（本期预算使用）：",
+        "report_user_line": "  {rank}. {name}：{points} 元点 · {budget}",
+        "report_groups": "\n群聊：",
+        "report_group_line": "  {chat_id}：{calls} 次调用，{tokens} tokens，{points} 元点",
+        "budget_use": "{spent} / {limit}（{percent}%）",
+        "budget_use_unlimited": "{spent}，不限",
+        "access_usage": "用法：/{command} <用户ID>（Telegram 数字 ID）",
+        "access_allowed": "用户 {user_id} 现在可以使用机器人了。",
+        "access_closed": "\n注意：机器人原本对所有人开放；从现在起只有获准的用户（和管理员）可以使用。",
+        "access_denied": "用户 {user_id} 已不能再使用机器人（正在生成的回答仍会完成）。",
+        "access_admin": "\n用户 {user_id} 是管理员（ADMIN_USER_IDS）：管理员始终可以使用机器人。",
+        "users_open": "允许：所有人（ALLOWED_USER_IDS 为空，也没有用 /allow 添加的用户）。",
+        "users_allowed": "允许：",
+        "users_from_settings": "  来自 ALLOWED_USER_IDS：{ids}",
+        "users_by_admins": "  通过 /allow：{ids}",
+        "users_denied": "通过 /deny 拒绝：{ids}",
+        "users_admins": "管理员：{ids}",
+        "users_recent": "\n近 30 天使用过的用户（近 30 天花费；本期预算使用）：",
+        "users_recent_line": "  {name}：{points} 元点，最近 {last} · {budget}",
+        "users_none_recent": "\n近 30 天没有人使用机器人。",
+        "none": "无",
+        "budget_warning": "⚠️ 本期预算已用 {percent}%（{spent} / {limit} 元点）。{reset}重置。",
+        "budget_renewed": "🔄 新的预算周期已开始：可用 {limit} 元点。",
     },
 }
 

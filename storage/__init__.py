@@ -7,10 +7,14 @@ Amounts are integer micro-元点 (MICRO_PER_YUANDIAN per 元点); times are awar
 from storage.engine import DEFAULT_DATABASE_URL
 from storage.records import (
     MICRO_PER_YUANDIAN,
+    AccessEntry,
     BudgetState,
+    ChatSpend,
     ConversationRecord,
+    DailyCost,
     ExtractionRecord,
     InflightTurn,
+    LedgerEntry,
     MessageRecord,
     NewInflightTurn,
     NewMessage,
@@ -21,13 +25,18 @@ from storage.records import (
     StoredImage,
     UsageTotals,
     UserRecord,
+    UserSpend,
 )
 from storage.store import Store
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
     "MICRO_PER_YUANDIAN",
+    "AccessEntry",
     "BudgetState",
+    "ChatSpend",
+    "DailyCost",
+    "LedgerEntry",
     "ConversationRecord",
     "ExtractionRecord",
     "InflightTurn",
@@ -42,4 +51,5 @@ __all__ = [
     "StoredImage",
     "UsageTotals",
     "UserRecord",
+    "UserSpend",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,3 +24,14 @@ def insert(dialect_name: str, table: Any) -> Any:
 
 def name_of(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def utc_day(dialect_name: str, column: Any) -> Any:
+    """The UTC calendar day of a UTCDateTime column, for GROUP BY.
+
+    SQLite holds naive UTC text, so date() is already the UTC day. PostgreSQL's date() of a
+    timestamptz uses the session's TimeZone, which need not be UTC: convert first.
+    """
+    if dialect_name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)

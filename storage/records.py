@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -29,6 +29,7 @@ class UserRecord:
     created_at: datetime
     web_search: bool = False  # chat turns may search the web ($web_search)
     thinking: bool = True  # thinking on, where the model can switch it
+    warned_period: str | None = None  # the period of the last 80 % budget notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +188,56 @@ class PendingDelivery:
     chat_id: int
     payload: dict[str, object]
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEntry:
+    """An admin's decision about a user: allowed (/allow) or denied (/deny)."""
+
+    user_id: int
+    allowed: bool
+    changed_by: int | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One charged upstream call, as /export writes it."""
+
+    created_at: datetime
+    user_id: int
+    chat_id: int | None
+    model: str
+    purpose: str
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    web_search_calls: int
+    cost_micro: int
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCost:
+    """What one model cost on one UTC day (one user's, or everyone's)."""
+
+    day: date
+    model: str
+    cost_micro: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpend:
+    user_id: int
+    username: str | None
+    calls: int
+    tokens: int  # prompt + completion
+    cost_micro: int
+    last_used: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSpend:
+    chat_id: int
+    calls: int
+    tokens: int  # prompt + completion
+    cost_micro: int

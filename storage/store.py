@@ -16,15 +16,30 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage import budgets, conversations, deliveries, extractions, inflight, ledger, migrate, users
+from storage import (
+    access,
+    budgets,
+    conversations,
+    deliveries,
+    extractions,
+    inflight,
+    ledger,
+    migrate,
+    usage_reports,
+    users,
+)
 from storage.engine import create_engine, normalise_url, write_engine
 from storage.liveness import ProcessLiveness, liveness_for
 from storage.records import (
     USER_ROLES,
+    AccessEntry,
     BudgetState,
+    ChatSpend,
     ConversationRecord,
+    DailyCost,
     ExtractionRecord,
     InflightTurn,
+    LedgerEntry,
     MessageRecord,
     NewInflightTurn,
     NewMessage,
@@ -33,6 +48,7 @@ from storage.records import (
     Reservation,
     UsageTotals,
     UserRecord,
+    UserSpend,
 )
 
 log = logging.getLogger(__name__)
@@ -420,6 +436,62 @@ class Store:
         async with self._reading() as session:
             return await ledger.last_turn(session, user_id)
 
+    # charts, exports and admin reports (user_id None: every user; since None: all time)
+
+    async def usage_entries(self, user_id: int | None, since: datetime | None = None) -> list[LedgerEntry]:
+        """The ledger's rows, oldest first."""
+        _check_aware(since)
+        async with self._reading() as session:
+            return await usage_reports.entries(session, user_id, since)
+
+    async def daily_costs(self, user_id: int | None, since: datetime) -> list[DailyCost]:
+        """Cost per UTC day and model, oldest day first."""
+        _check_aware(since)
+        async with self._reading() as session:
+            return await usage_reports.daily_costs(session, user_id, since)
+
+    async def usage_totals_of_everyone(self, since: datetime | None = None) -> list[UsageTotals]:
+        """Per model, sorted by model name, across all users."""
+        _check_aware(since)
+        async with self._reading() as session:
+            return await usage_reports.totals(session, None, since)
+
+    async def spend_by_user(self, since: datetime | None = None, limit: int = 10) -> list[UserSpend]:
+        """The `limit` users who spent most since then, most first."""
+        _check_aware(since)
+        async with self._reading() as session:
+            return await usage_reports.spend_by_user(session, since, limit)
+
+    async def spend_by_group_chat(self, since: datetime | None = None) -> list[ChatSpend]:
+        _check_aware(since)
+        async with self._reading() as session:
+            return await usage_reports.spend_by_group_chat(session, since)
+
+    # the allow-list and budget notices
+
+    async def set_access(self, user_id: int, allowed: bool, changed_by: int | None) -> None:
+        async with self._writing() as session:
+            await access.decide(session, user_id, allowed, changed_by)
+
+    async def access_of(self, user_id: int) -> tuple[bool | None, bool]:
+        """(the database's decision for this user or None, whether it allows anyone at all)."""
+        async with self._reading() as session:
+            return await access.lookup(session, user_id)
+
+    async def access_entries(self) -> list[AccessEntry]:
+        async with self._reading() as session:
+            return await access.entries(session)
+
+    async def claim_budget_warning(self, user_id: int, period_key: str) -> bool:
+        """True once per user and period: the caller shows the 80 % notice."""
+        async with self._writing() as session:
+            return await users.claim_budget_warning(session, user_id, period_key)
+
+    async def claim_budget_renewal(self, user_id: int, period_key: str) -> bool:
+        """True once after a warned period ended: the caller shows the renewal notice."""
+        async with self._writing() as session:
+            return await users.claim_budget_renewal(session, user_id, period_key)
+
     # document extraction cache
 
     async def cached_extraction(self, file_unique_id: str) -> str | None:
@@ -435,3 +507,8 @@ class Store:
     ) -> None:
         async with self._writing() as session:
             await extractions.save(session, file_unique_id, filename, content, tokens)
+
+
+def _check_aware(since: datetime | None) -> None:
+    if since is not None and since.tzinfo is None:
+        raise ValueError("since must be timezone-aware (UTC midnight, a period's start, …)")

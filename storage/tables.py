@@ -48,6 +48,8 @@ class UserRow(SQLModel, table=True):
     # 0004: chat turns declare $web_search; thinking on or off where the model can switch it.
     web_search: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     thinking: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
+    # The period in which the 80 % budget notice was shown (0005); None: not warned lately.
+    warned_period: str | None = Field(default=None, max_length=32)
 
 
 class ConversationRow(SQLModel, table=True):
@@ -221,3 +223,14 @@ class ExtractionRow(SQLModel, table=True):
     content: str = Field(sa_type=Text)
     tokens: int | None = None
     created_at: datetime = _created_at()
+
+
+class AccessRow(SQLModel, table=True):
+    """An admin's /allow or /deny of a user (0005); the latest decision per user wins."""
+
+    __tablename__ = "access_list"
+
+    user_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    allowed: bool
+    changed_by: int | None = Field(default=None, sa_type=BigInteger)
+    changed_at: datetime = Field(sa_type=UTCDateTime)

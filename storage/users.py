@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy import or_, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import dialect
@@ -50,4 +50,36 @@ def _record(row: UserRow) -> UserRecord:
         created_at=row.created_at,
         web_search=row.web_search,
         thinking=row.thinking,
+        warned_period=row.warned_period,
     )
+
+
+async def claim_budget_warning(session: AsyncSession, telegram_id: int, period_key: str) -> bool:
+    """Mark the 80 % notice as shown in this period; True only for the call that marked it, so
+    two turns finishing together show it once."""
+    statement = (
+        update(UserRow)
+        .where(
+            UserRow.telegram_id == telegram_id,  # type: ignore[arg-type]
+            or_(col(UserRow.warned_period).is_(None), col(UserRow.warned_period) != period_key),
+        )
+        .values(warned_period=period_key)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.exec(statement)).rowcount == 1
+
+
+async def claim_budget_renewal(session: AsyncSession, telegram_id: int, period_key: str) -> bool:
+    """Forget a warning of an earlier period; True only for the call that forgot it (the renewal
+    notice is then shown once)."""
+    statement = (
+        update(UserRow)
+        .where(
+            UserRow.telegram_id == telegram_id,  # type: ignore[arg-type]
+            col(UserRow.warned_period).is_not(None),
+            col(UserRow.warned_period) != period_key,
+        )
+        .values(warned_period=None)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.exec(statement)).rowcount == 1

@@ -1,6 +1,7 @@
 """The fake Telegram driven by real python-telegram-bot: it must answer like Telegram does."""
 
 import asyncio
+import io
 
 import aiohttp
 import pytest
@@ -390,6 +391,33 @@ async def test_bot_uploads_a_document(tg, bot, alice):
     assert "message caption is too long" in await bad_request(
         bot.send_document(alice.id, b"x", filename="a.txt", caption="c" * 1025)
     )
+
+
+def png(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_bot_uploads_a_photo_within_telegrams_limits(tg, bot, alice):
+    sent = await bot.send_photo(alice.id, png(1000, 560), caption="Chart")
+    assert sent.caption == "Chart"
+    sizes = [(size.width, size.height) for size in sent.photo]
+    assert sizes[0] == (90, 50) and sizes[-1] == (1000, 560)  # smallest first, the upload last
+    file = await bot.get_file(sent.photo[-1].file_id)
+    assert bytes(await file.download_as_bytearray()) == png(1000, 560)
+    assert tg.messages(alice.id)[0].photo[-1]["width"] == 1000
+    again = await bot.send_photo(alice.id, sent.photo[-1].file_id)  # re-sent by file_id
+    assert again.photo[-1].width == 1000
+    assert "image_process_failed" in await bad_request(bot.send_photo(alice.id, b"not an image"))
+    assert "image_process_failed" in await bad_request(bot.send_photo(alice.id, png(50, 50)[:-20]))
+    assert "photo_invalid_dimensions" in await bad_request(bot.send_photo(alice.id, png(2100, 100)))
+    assert "message caption is too long" in await bad_request(
+        bot.send_photo(alice.id, png(10, 10), caption="c" * 1025)
+    )
+    assert len(tg.messages(alice.id)) == 2 and not tg.unimplemented
 
 
 # ---------------------------------------------------------------- commands, chats, reactions

@@ -127,7 +127,6 @@ _BOOL_FIELDS = frozenset(
 # FakeTelegram.unimplemented, so a test notices instead of getting a misleading 404.
 _UNIMPLEMENTED = frozenset(
     {
-        "sendPhoto",
         "sendAudio",
         "sendVideo",
         "sendVoice",

@@ -9,6 +9,7 @@ be overridden through TelegramRules where a test cares.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -102,6 +103,12 @@ class TelegramRules:
     max_buttons: int = 100  # unconfirmed: more buttons give "reply markup is too long"
     max_download_size: int = 20 * 1024 * 1024  # getFile refuses bigger files
     max_callback_answer_text: int = 200
+    # sendPhoto: "at most 10 MB in size; width and height must not exceed 10000 in total; width
+    # and height ratio must be at most 20" (the Bot API reference).
+    max_photo_size: int = 10 * 1024 * 1024
+    max_photo_dimensions_sum: int = 10000
+    max_photo_ratio: float = 20.0
+    largest_photo_side: int = 1280  # the biggest size Telegram keeps of a sent photo ("y")
 
 
 def lower_first(message: str) -> str:
@@ -178,6 +185,7 @@ class BotApi:
                 "deleteMyCommands",
                 "getFile",
                 "sendDocument",
+                "sendPhoto",
                 "leaveChat",
                 "getChat",
                 "getChatMember",
@@ -821,6 +829,88 @@ class BotApi:
             is_topic_message=bool(thread_id or (target and target.is_topic_message)),
         )
         return self.world.message_dict(message)
+
+    async def sendPhoto(self, params: JSON) -> JSON:
+        """A photo the bot uploads (multipart) or re-sends by file_id. The upload must be a real
+        image within Telegram's limits; the message gets PhotoSizes, smallest first, each a file
+        whose data is the upload (the fake does not rescale pixels, only the sizes it reports)."""
+        chat = self._chat(params)
+        photo = params.get("photo")
+        if photo in (None, ""):
+            raise bad_request("there is no photo in the request")
+        caption = self._formatted(
+            params,
+            "caption",
+            "caption_entities",
+            allow_empty=True,
+            max_length=self.rules.max_caption_length,
+            too_long="message caption is too long",
+        )
+        markup = self._reply_markup(params)
+        reply = self._reply_parameters(params)
+        if isinstance(photo, UploadedFile):
+            width, height = self._photo_dimensions(photo.data)
+            data = photo.data
+        elif isinstance(photo, str) and photo.lower().startswith(("http://", "https://")):
+            raise bad_request("failed to get HTTP URL content")  # the fake cannot fetch URLs
+        else:
+            found = self.world.files.get(str(photo))
+            if found is None:
+                raise bad_request("wrong file identifier/HTTP URL specified")
+            width, height = self._photo_dimensions(found.data)
+            data = found.data
+        thread_id = self._thread(params, chat)
+        self._check_can_write(chat)
+        self._limit("sendPhoto", chat)
+        target = self._resolve_reply(chat, reply)
+        message = self.world.new_message(
+            chat,
+            self.world.bot,
+            photo=self._photo_sizes(data, width, height),
+            caption=caption.text or None,
+            caption_entities=caption.entities,
+            reply_markup=markup,
+            reply_to_message_id=target.message_id if target else None,
+            thread_id=thread_id if thread_id is not None else (target.thread_id if target else None),
+            is_topic_message=bool(thread_id or (target and target.is_topic_message)),
+        )
+        return self.world.message_dict(message)
+
+    def _photo_dimensions(self, data: bytes) -> tuple[int, int]:
+        from PIL import Image, UnidentifiedImageError
+
+        if len(data) > self.rules.max_photo_size:
+            raise bad_request("PHOTO_SAVE_FILE_INVALID")  # unconfirmed wording for > 10 MB
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()  # a truncated or corrupt file fails here, as Telegram's processing does
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise bad_request("IMAGE_PROCESS_FAILED") from None
+        if width + height > self.rules.max_photo_dimensions_sum or max(
+            width, height
+        ) > self.rules.max_photo_ratio * min(width, height):
+            raise bad_request("PHOTO_INVALID_DIMENSIONS")
+        return width, height
+
+    def _photo_sizes(self, data: bytes, width: int, height: int) -> list[JSON]:
+        sizes = []
+        longest = max(width, height)
+        for side in (90, 320, 800, self.rules.largest_photo_side):
+            scale = min(1.0, side / longest)
+            stored = self.world.add_file(data, file_name=None, mime_type=None, size=None, kind="photos")
+            sizes.append(
+                {
+                    "file_id": stored.file_id,
+                    "file_unique_id": stored.file_unique_id,
+                    "width": max(1, round(width * scale)),
+                    "height": max(1, round(height * scale)),
+                    "file_size": stored.size,
+                }
+            )
+            if scale == 1.0:
+                break
+        return sizes
 
     # ---------------------------------------------------------------- chats
 

@@ -1,0 +1,36 @@
+"""The one-time budget notices (bot.budget_notices) as lines for a reply's footer."""
+
+from __future__ import annotations
+
+from telegram import User
+
+from bot.budget_notices import BudgetNotice, NoticeKind
+from bot.pricing import format_points
+from bot.turn import TurnOutcome
+from handlers.services import BotServices
+from handlers.texts import text
+
+
+async def budget_notes(svc: BotServices, asker: User | None, outcome: TurnOutcome, lang: str) -> list[str]:
+    if asker is None or outcome.cost_micro <= 0:
+        return []  # nothing was charged, so nothing can have crossed a line
+    return [notice_text(notice, lang) for notice in await svc.notices.after_answer(asker.id)]
+
+
+def notice_text(notice: BudgetNotice, lang: str) -> str:
+    view = notice.view
+    limit = format_points(view.limit_micro or 0)
+    if notice.kind is NoticeKind.RENEWED:
+        return text(lang, "budget_renewed", limit=limit)
+    if view.period.ends_at is None:
+        reset = text(lang, "reset_never")
+    else:
+        reset = text(lang, "reset_at", when=f"{view.period.ends_at:%Y-%m-%d %H:%M}")
+    return text(
+        lang,
+        "budget_warning",
+        percent=notice.percent,
+        spent=format_points(view.spent_micro),
+        limit=limit,
+        reset=reset,
+    )
