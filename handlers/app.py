@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import access_commands, chat, commands, documents, groups, switches, usage
+from handlers import access_commands, chat, commands, documents, groups, switches, unsupported, usage
 from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import BotContext
 from handlers.buttons import ChooseModel, ConfirmSummary, ShowCostChart, StopAnswer, ToggleSearch, pressed
@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 # Bot API 10.3's stopped_message_generation (the draft's stop control) is unknown to PTB's list.
 ALLOWED_UPDATES = [*Update.ALL_TYPES, "stopped_message_generation"]
 NEW_MESSAGES = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
-FILES = filters.Document.ALL | filters.PHOTO  # photos are read too: text in images is extracted
+# Photos are read too (text in images is extracted). A GIF comes as an animation that also carries a
+# document: it is no file to read.
+FILES = (filters.Document.ALL & ~filters.ANIMATION) | filters.PHOTO
 
 
 def build_application(svc: BotServices) -> Application:
@@ -97,16 +99,30 @@ def register_handlers(application: Application) -> None:
             NEW_MESSAGES & filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND, groups.on_group_text
         )
     )
-    application.add_handler(
-        MessageHandler(
-            NEW_MESSAGES & filters.ChatType.PRIVATE & ~filters.TEXT & ~FILES,
-            documents.on_unsupported_private,
-        )
-    )
     groups.register(application)
+    register_fallbacks(application)
     application.add_handler(TypeHandler(Update, _count_update), group=ACCESS_GROUP - 1)  # every update
     application.add_handler(access_handler(), group=ACCESS_GROUP)
     application.add_error_handler(_on_error)
+
+
+# Everything a handler above did not take: other message kinds (service messages such as a pinned
+# message or a member joining are no input), unknown commands and unknown buttons.
+OTHER_KINDS = ~filters.TEXT & ~FILES & ~filters.StatusUpdate.ALL
+
+
+def register_fallbacks(application: Application) -> None:
+    """Call after every other handler is added: the first matching handler of a group wins."""
+    application.add_handler(
+        MessageHandler(
+            NEW_MESSAGES & filters.ChatType.PRIVATE & OTHER_KINDS, unsupported.on_unsupported_private
+        )
+    )
+    application.add_handler(
+        MessageHandler(NEW_MESSAGES & filters.ChatType.GROUPS & OTHER_KINDS, unsupported.on_unsupported_group)
+    )
+    application.add_handler(MessageHandler(NEW_MESSAGES & filters.COMMAND, unsupported.on_unknown_command))
+    application.add_handler(CallbackQueryHandler(unsupported.on_unknown_button))
 
 
 async def _count_update(update: Update, context: BotContext) -> None:
@@ -126,12 +142,48 @@ async def set_commands(application: Application) -> None:
 
 
 async def _on_error(update: object, context: BotContext) -> None:
-    """Log the failure (without secrets) and tell the user something short; never a traceback."""
-    log.error("unhandled error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_message is not None:
-        user = update.effective_user
-        lang = language_of(user.language_code if user else None)
+    """The last resort: log the failure (without secrets) and tell the user something short.
+
+    Telegram refusing a call (the user blocked the bot, a network hiccup, a message gone) is part of
+    running a bot: one warning line, no traceback. Anything else is our bug: logged with its
+    traceback, and the user gets the short generic reply (a pressed button is answered too, so the
+    client stops spinning)."""
+    error = context.error
+    if _expected(error):
+        log.warning("Telegram refused a call while handling an update: %s: %s", type(error).__name__, error)
+    else:
+        log.error("unhandled error while handling an update", exc_info=error)
+    if not isinstance(update, Update):
+        return
+    user = update.effective_user
+    lang = language_of(user.language_code if user else None)
+    if update.callback_query is not None:
         try:
-            await update.effective_message.reply_text(text(lang, "internal_error"))
+            await update.callback_query.answer(text(lang, "internal_error"))
         except TelegramError:
-            pass
+            pass  # already answered, or too old to answer
+        return
+    if isinstance(error, Forbidden) or update.effective_message is None:
+        return  # blocked or removed: there is no one to tell
+    try:
+        await update.effective_message.reply_text(text(lang, "internal_error"))
+    except TelegramError:
+        pass
+
+
+# Bad Requests that come from the world changing under the bot, not from a bug of ours.
+_EXPECTED_BAD_REQUESTS = (
+    "query is too old",
+    "query id is invalid",
+    "message to edit not found",
+    "message to be replied not found",
+    "message is not modified",
+    "message to delete not found",
+    "chat not found",
+)
+
+
+def _expected(error: BaseException | None) -> bool:
+    if isinstance(error, BadRequest):
+        return any(marker in str(error).lower() for marker in _EXPECTED_BAD_REQUESTS)
+    return isinstance(error, TelegramError)  # blocked, kicked, network, flood control, migrated

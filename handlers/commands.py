@@ -317,7 +317,7 @@ async def on_stop_button(update: Update, context: BotContext) -> None:
     lang = _lang(update)
     active = svc.active.get(pressed.token)
     if active is None:
-        await query.answer(text(lang, "nothing_to_stop"))
+        await query.answer(text(lang, "button_expired"))  # the answer ended (or the bot restarted)
         return
     if active.user_id != query.from_user.id and not svc.is_admin(query.from_user.id):
         await query.answer()

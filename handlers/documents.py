@@ -144,15 +144,6 @@ async def on_summary_command(update: Update, context: BotContext) -> None:
         place.leave()
 
 
-async def on_unsupported_private(update: Update, context: BotContext) -> None:
-    """Voice, stickers, videos… in a private chat: say what the bot can read instead of staying silent."""
-    message = update.effective_message
-    if message is None or message.from_user is None:
-        return
-    lang = language_of(message.from_user.language_code)
-    await message.reply_text(text(lang, "doc_unsupported"))
-
-
 async def summarise_document(
     context: BotContext,
     svc: BotServices,

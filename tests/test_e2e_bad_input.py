@@ -9,8 +9,10 @@ import pytest
 
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram
+from tests.test_e2e_documents_helpers import bot_caught_up, ledger
 
 ADMIN = 4242
+BOT = "@kimi_test_bot"
 GENERIC = ("went wrong", "出了点问题")
 
 
@@ -85,3 +87,132 @@ async def test_an_overlong_model_name_is_excerpted_not_echoed(
     assert "kimi-k2-0905-preview" in reply.text  # the choices are still listed
     assert (await bot.services.store.get_user(amy.id)).model is None
     assert_no_unhandled_errors(caplog)
+
+
+# --- message kinds the bot can't read ------------------------------------------------------------
+
+KINDS_EN = {
+    "video": "videos",
+    "voice": "voice messages",
+    "audio": "audio files",
+    "video_note": "video messages",
+    "sticker": "stickers",
+    "animation": "GIFs",
+    "location": "locations",
+    "venue": "venues",
+    "contact": "contacts",
+    "poll": "polls",
+    "dice": "dice",
+    "game": "games",
+}
+
+
+async def test_every_other_kind_of_message_gets_a_short_reply_in_a_private_chat(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, caplog: pytest.LogCaptureFixture
+):
+    bot = await start_bot()
+    amy = tg.user(first_name="Amy")
+    for kind, name in KINDS_EN.items():
+        await tg.send_media(amy, kind)
+        reply = await tg.wait_for_message(amy.id)
+        assert reply.text.startswith(f"I can't read {name}. I answer text messages"), (kind, reply.text)
+    li = tg.user(first_name="Li", language_code="zh-hans")
+    await tg.send_media(li, "voice")
+    reply = await tg.wait_for_message(li.id)
+    assert reply.text.startswith("我读不了语音消息。我可以回答文字消息")
+    assert fake_kimi.requests == [] and ledger(bot) == []
+    assert_no_unhandled_errors(caplog)
+
+
+async def test_other_kinds_addressed_to_the_bot_in_a_group_get_a_reply_and_the_rest_none(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot()
+    # As an admin the bot receives every message, so its own rules must pick what is for it.
+    group = tg.group(bot_status="administrator")
+    alice, bob = tg.user(first_name="Alice"), tg.user(first_name="Bob", language_code="zh")
+    video = await tg.send_media(alice, "video", caption=f"{BOT} what happens here?", chat=group)
+    reply = await tg.wait_for_message(group.id)
+    assert reply.text.startswith("I can't read videos.")
+    assert reply.reply_to_message_id == video["message_id"]
+    # A sticker in reply to the bot's message is addressed to it too (in Bob's language).
+    sticker = await tg.send_media(bob, "sticker", chat=group, reply_to=reply)
+    answer = await tg.wait_for_message(group.id)
+    assert answer.text.startswith("我读不了贴纸。") and answer.reply_to_message_id == sticker["message_id"]
+    # Other members' media, polls and stickers are none of the bot's business.
+    await tg.send_media(alice, "video", caption="holiday clip", chat=group)
+    await tg.send_media(alice, "poll", chat=group)
+    await tg.send_media(bob, "sticker", chat=group, reply_to=video)
+    await bot_caught_up(tg, alice)
+    assert len(tg.messages(group.id)) == 2
+    assert fake_kimi.requests == []
+
+
+async def test_unknown_commands_are_answered_where_they_are_meant_for_the_bot(start_bot, tg: FakeTelegram):
+    await start_bot()
+    amy = tg.user(first_name="Amy")
+    await tg.send_text(amy, "/frobnicate now")
+    reply = await tg.wait_for_message(amy.id)
+    assert reply.text == "I don't know the command /frobnicate. /help lists the ones I have."
+    group = tg.group()
+    li = tg.user(first_name="Li", language_code="zh")
+    await tg.send_text(li, "/frobnicate", chat=group)  # may be another bot's command: no reply
+    await tg.send_text(li, f"/frobnicate{BOT}", chat=group)
+    reply = await tg.wait_for_message(group.id)
+    assert reply.text == "我不认识命令 /frobnicate。/help 查看可用的命令。"
+    await bot_caught_up(tg, amy)
+    assert len(tg.messages(group.id)) == 1
+
+
+# --- buttons -------------------------------------------------------------------------------------
+
+EXPIRED = ("This button has expired.", "This request has expired. Please send the document again.")
+
+
+async def test_every_button_press_is_answered_and_unknown_ones_have_expired(
+    start_bot, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+):
+    await start_bot()
+    amy = tg.user(first_name="Amy")
+    await tg.send_text(amy, "/model")
+    listing = await tg.wait_for_message(amy.id)
+    presses = {
+        data: await tg.press_stale_button(amy, listing, data)
+        for data in ("stop:no-such-answer", "model:gpt-4o", "doc:yes:long-gone", "v0:something", "x" * 64)
+    }
+    for data, query_id in presses.items():
+        answered = await tg.wait_until(lambda q=query_id: tg.callback_answer(q), description=data)
+        assert answered["text"] in EXPIRED, (data, answered)
+    li = tg.user(first_name="Li", language_code="zh-hans")
+    query_id = await tg.press_stale_button(li, listing, "unknown")
+    answered = await tg.wait_until(lambda: tg.callback_answer(query_id))
+    assert answered["text"] == "这个按钮已失效。"
+    assert_no_unhandled_errors(caplog)
+
+
+async def test_a_button_whose_handler_fails_is_still_answered(start_bot, tg: FakeTelegram, monkeypatch):
+    bot = await start_bot()
+    amy = tg.user(first_name="Amy")
+    await tg.send_text(amy, "/model")
+    listing = await tg.wait_for_message(amy.id)
+
+    async def broken(model: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bot.services.catalog, "find", broken)
+    query_id = await tg.press_button(amy, listing, "model:kimi-k2-thinking")
+    answered = await tg.wait_until(lambda: tg.callback_answer(query_id))
+    assert answered["text"] == "Sorry, something went wrong on my side. Please try again."
+
+
+async def test_telegram_refusing_a_reply_is_logged_without_a_traceback(
+    start_bot, tg: FakeTelegram, caplog: pytest.LogCaptureFixture
+):
+    await start_bot()
+    amy = tg.user(first_name="Amy")
+    tg.fail_next("sendMessage", "Forbidden: bot was blocked by the user", status=403, times=1)
+    await tg.send_text(amy, "/help")
+    await tg.wait_for(lambda c: c.method == "sendMessage" and c.status == 403)
+    await tg.wait_until(lambda: any("Forbidden" in r.getMessage() for r in caplog.records))
+    assert_no_unhandled_errors(caplog)
+    assert tg.messages(amy.id) == []  # no generic error sent after a 403 either

@@ -208,6 +208,25 @@ def _decode_params(raw: dict[str, Any]) -> JSON:
     return params
 
 
+_MEDIA_KINDS = frozenset(
+    {
+        "video",
+        "voice",
+        "audio",
+        "video_note",
+        "sticker",
+        "animation",
+        "location",
+        "venue",
+        "contact",
+        "poll",
+        "dice",
+        "game",
+    }
+)
+_CAPTIONED_KINDS = frozenset({"video", "voice", "audio", "animation"})
+
+
 class FakeTelegram:
     def __init__(
         self,
@@ -578,6 +597,94 @@ class FakeTelegram:
         )
         return self._deliver(target, message)
 
+    async def send_media(
+        self,
+        user: User,
+        kind: str,
+        caption: str | None = None,
+        chat: Chat | int | None = None,
+        reply_to: StoredMessage | JSON | int | None = None,
+        thread_id: int | None = None,
+    ) -> JSON:
+        """The user sends a message of another kind: video, voice, audio, video_note, sticker,
+        location, venue, contact, poll, dice, animation or game, with the fields Telegram sends.
+        An animation carries a ``document`` too and a venue a ``location``, as in the Bot API; only
+        videos, voice, audio, animations and documents can have a caption."""
+        if kind not in _MEDIA_KINDS:
+            raise ValueError(f"unknown message kind {kind!r}; one of {sorted(_MEDIA_KINDS)}")
+        if caption is not None and kind not in _CAPTIONED_KINDS:
+            raise ValueError(f"a {kind} has no caption in Telegram")
+        target = self._chat(chat) if chat is not None else self.private_chat(user)
+        media = self._media_fields(kind)
+        caption_text = normalise(caption, [], allow_empty=True) if caption else None
+        message = self._user_message(
+            target,
+            user,
+            reply_to,
+            thread_id,
+            media=media,
+            caption=caption_text.text if caption_text else None,
+            caption_entities=caption_text.entities if caption_text else [],
+        )
+        return self._deliver(target, message)
+
+    def _media_fields(self, kind: str) -> JSON:
+        def file(name: str | None, mime: str | None, **extra: Any) -> JSON:
+            stored = self.world.add_file(
+                b"\0" * 256, file_name=name, mime_type=mime, size=None, kind=kind + "s"
+            )
+            fields: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+            fields.update(extra)
+            fields["file_size"] = stored.size
+            if name:
+                fields["file_name"] = name
+            if mime:
+                fields["mime_type"] = mime
+            return fields
+
+        location = {"latitude": 31.2304, "longitude": 121.4737}
+        match kind:
+            case "video":
+                return {"video": file("clip.mp4", "video/mp4", width=640, height=360, duration=5)}
+            case "voice":
+                return {"voice": file(None, "audio/ogg", duration=3)}
+            case "audio":
+                return {"audio": file("song.mp3", "audio/mpeg", duration=180, performer="Band", title="Song")}
+            case "video_note":
+                return {"video_note": file(None, None, length=240, duration=4)}
+            case "sticker":
+                sticker = file(None, None, type="regular", width=512, height=512, is_animated=False)
+                sticker.update(is_video=False, emoji="👍")
+                return {"sticker": sticker}
+            case "animation":
+                animation = file("cat.gif.mp4", "video/mp4", width=320, height=240, duration=2)
+                document = {k: animation[k] for k in ("file_id", "file_unique_id", "file_name", "mime_type")}
+                return {"animation": animation, "document": document}
+            case "location":
+                return {"location": location}
+            case "venue":
+                venue = {"location": location, "title": "The Bund", "address": "Zhongshan East 1st Rd"}
+                return {"venue": venue, "location": location}
+            case "contact":
+                return {"contact": {"phone_number": "+8613800000000", "first_name": "Bo", "user_id": 777}}
+            case "poll":
+                # Bot API 9.6 gave every option a persistent_id (PTB 22.8 requires it).
+                options = [
+                    {"text": t, "voter_count": 0, "persistent_id": str(n)}
+                    for n, t in enumerate(("Tea", "Coffee"))
+                ]
+                poll = {"id": "5000000000000000001", "question": "Tea or coffee?", "options": options}
+                poll.update(total_voter_count=0, is_closed=False, is_anonymous=True, type="regular")
+                # Required since Bot API 9.6 / 10.0 (PTB 22.8 refuses a poll without them).
+                poll.update(allows_multiple_answers=False, allows_revoting=True, members_only=False)
+                return {"poll": poll}
+            case "dice":
+                return {"dice": {"emoji": "🎲", "value": 4}}
+            case "game":
+                photo = [{"file_id": "AgACAgame", "file_unique_id": "AQADgame", "width": 640, "height": 360}]
+                return {"game": {"title": "Snake", "description": "Eat the apples", "photo": photo}}
+        raise AssertionError(kind)
+
     async def edit_text(self, message: StoredMessage | JSON, text: str) -> JSON:
         """The user edits one of their messages: the bot gets an edited_message update."""
         stored = self._stored(message)
@@ -609,6 +716,30 @@ class FakeTelegram:
                 f"message {stored.message_id} shows no button with callback_data {callback_data!r}; "
                 f"it has {stored.callback_data}"
             )
+        query_id = self.world.new_callback_query_id()
+        query = {
+            "id": query_id,
+            "from": user.to_dict(),
+            "message": self.world.message_dict(stored),
+            "chat_instance": str(abs(stored.chat_id) * 7919 % 10**18),
+            "data": callback_data,
+        }
+        self.world.callback_queries[query_id] = {"query": query, "answered": False, "answer": None}
+        self.world.push_update("callback_query", query)
+        self._changed()
+        await asyncio.sleep(0)
+        return query_id
+
+    async def press_stale_button(
+        self,
+        user: User,
+        message: StoredMessage | JSON | int,
+        callback_data: str,
+        chat: Chat | int | None = None,
+    ) -> str:
+        """A press with ``callback_data`` the message does not (or no longer) show: a client that
+        kept an old keyboard, or a button of an earlier version of the bot. Returns the query id."""
+        stored = self._stored(message, chat)
         query_id = self.world.new_callback_query_id()
         query = {
             "id": query_id,

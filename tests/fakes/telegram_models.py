@@ -120,6 +120,7 @@ class StoredMessage:
     caption_entities: list[Entity] = field(default_factory=list)
     document: JSON | None = None
     photo: list[JSON] | None = None  # PhotoSize dicts, smallest first
+    media: JSON = field(default_factory=dict)  # any other content: {"video": {...}}, {"poll": {...}}...
     reply_markup: JSON | None = None
     reply_to_message_id: int | None = None
     thread_id: int | None = None

@@ -7,6 +7,7 @@ test-facing helpers change it through the same small set of operations.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -122,7 +123,8 @@ class World:
                 data["entities"] = [dict(e) for e in message.entities]
         if message.photo:
             data["photo"] = [dict(size) for size in message.photo]
-        if message.document is not None or message.photo:
+        data.update(copy.deepcopy(message.media))
+        if message.document is not None or message.photo or message.media:
             if message.document is not None:
                 data["document"] = dict(message.document)
             if message.caption:
