@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram
-from tests.test_e2e_documents_helpers import bot_caught_up, ledger
+from tests.test_e2e_documents_helpers import ledger
 
 ADMIN = 4242
 BOT = "@kimi_test_bot"
@@ -127,7 +127,7 @@ async def test_every_other_kind_of_message_gets_a_short_reply_in_a_private_chat(
 async def test_other_kinds_addressed_to_the_bot_in_a_group_get_a_reply_and_the_rest_none(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
-    await start_bot()
+    bot = await start_bot()
     # As an admin the bot receives every message, so its own rules must pick what is for it.
     group = tg.group(bot_status="administrator")
     alice, bob = tg.user(first_name="Alice"), tg.user(first_name="Bob", language_code="zh")
@@ -143,13 +143,13 @@ async def test_other_kinds_addressed_to_the_bot_in_a_group_get_a_reply_and_the_r
     await tg.send_media(alice, "video", caption="holiday clip", chat=group)
     await tg.send_media(alice, "poll", chat=group)
     await tg.send_media(bob, "sticker", chat=group, reply_to=video)
-    await bot_caught_up(tg, alice)
+    await bot.caught_up()
     assert len(tg.messages(group.id)) == 2
     assert fake_kimi.requests == []
 
 
 async def test_unknown_commands_are_answered_where_they_are_meant_for_the_bot(start_bot, tg: FakeTelegram):
-    await start_bot()
+    bot = await start_bot()
     amy = tg.user(first_name="Amy")
     await tg.send_text(amy, "/frobnicate now")
     reply = await tg.wait_for_message(amy.id)
@@ -160,7 +160,7 @@ async def test_unknown_commands_are_answered_where_they_are_meant_for_the_bot(st
     await tg.send_text(li, f"/frobnicate{BOT}", chat=group)
     reply = await tg.wait_for_message(group.id)
     assert reply.text == "我不认识命令 /frobnicate。/help 查看可用的命令。"
-    await bot_caught_up(tg, amy)
+    await bot.caught_up()
     assert len(tg.messages(group.id)) == 1
 
 
