@@ -41,7 +41,9 @@ async def test_a_user_not_allowed_is_told_only_when_the_message_was_for_the_bot(
     group = tg.group()
 
     await tg.send_text(stranger, "just chatting with friends", chat=group)  # not for the bot
-    await tg.send_text(stranger, "/unknown_command")  # no handler takes it, in private either
+    # A bare command the bot does not have may be another bot's in a group (in a private chat it
+    # is for the bot: an allowed user is told it is unknown, so this stranger would be refused).
+    await tg.send_text(stranger, "/unknown_command", chat=group)
     await tg.send_text(stranger, f"{BOT} hello?", chat=group)
     refusal = await tg.wait_for_message(group.id)
     assert str(stranger.id) in refusal.text
