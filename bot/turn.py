@@ -158,6 +158,162 @@ class _CallPlan:
     thinking: bool | None = None
 
 
+@dataclass
+class _Answer:
+    """One reserved turn while it is answered: it streams, then settles (once) and says how it went.
+
+    What the turn needs travels with it, instead of through every call; the outcome is built once,
+    when the turn is settled.
+    """
+
+    request: TurnRequest
+    conversation_id: int
+    price: ModelPrice
+    decision: Granted
+    plan: _CallPlan
+    messages: list[dict[str, str]]
+    context_tokens: int  # the window's size for Kimi (its count when asked, else the bound)
+    prompt_tokens: int  # the guaranteed bound: reserved, and charged when Kimi reports no usage
+    search_skipped: bool
+    kimi: KimiClient
+    store: Store
+    web_search_fee_micro: int
+    progress: _Progress = field(default_factory=_Progress)
+    status: TurnStatus = TurnStatus.DONE
+    error: KimiError | None = None
+
+    async def generate(self, stop: asyncio.Event) -> AsyncGenerator[TurnEvent, None]:
+        """Stream the answer, noting how it ended; upstream errors end it quietly."""
+        progress = self.progress
+        messages = self.messages
+        try:
+            for attempt in range(2):
+                try:
+                    async for event in self._stream(messages, stop):
+                        yield event
+                    break
+                except KimiContextOverflow:
+                    # Our estimate was short of Kimi's count: drop older turns once and try again.
+                    if progress.started or attempt == 1:
+                        raise
+                    messages = drop_oldest_turns(messages)
+            if stop.is_set():
+                self.status = TurnStatus.STOPPED
+            elif progress.finish_reason == "length":
+                self.status = TurnStatus.TRUNCATED
+        except KimiIncompleteStream as error:
+            self.status = TurnStatus.INCOMPLETE
+            self.error = error
+            if error.usage is not None and not progress.usages:
+                progress.usages.append(error.usage)
+        except KimiError as error:
+            self.status = TurnStatus.FAILED
+            self.error = error
+
+    async def _stream(
+        self, messages: list[dict[str, str]], stop: asyncio.Event
+    ) -> AsyncGenerator[TurnEvent, None]:
+        price, plan, progress = self.price, self.plan, self.progress
+        allowance = SEARCH_ALLOWANCE if plan.web_search else None
+        stream = self.kimi.stream_chat(
+            price.model,
+            messages,
+            max_tokens=self.decision.max_tokens,
+            context_length=price.context_length,
+            input_tokens=self.context_tokens,
+            web_search=plan.web_search,
+            thinking=plan.thinking,
+            max_searches=allowance.searches if allowance else None,
+            max_search_tokens=allowance.result_tokens if allowance else None,
+        )
+        stop_waiter = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                next_event = asyncio.ensure_future(anext(stream))
+                done, _ = await asyncio.wait({next_event, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if next_event not in done:
+                    next_event.cancel()
+                    await asyncio.gather(next_event, return_exceptions=True)
+                    return
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    return
+                if isinstance(event, ContentDelta) and event.text:
+                    progress.started = True
+                    progress.content.append(event.text)
+                    yield AnswerDelta(event.text)
+                elif isinstance(event, ReasoningDelta) and event.text:
+                    progress.started = True
+                    progress.reasoning.append(event.text)
+                    yield ThinkingDelta(event.text)
+                elif isinstance(event, Usage):
+                    progress.usages.append(event)
+                elif isinstance(event, WebSearchCall):
+                    progress.searches += 1
+                    yield SearchingWeb(progress.searches)
+                elif isinstance(event, ToolCall) and event.name == WEB_SEARCH_NAME:
+                    # A search beyond the turn's allowance, not run: Moonshot bills its fee anyway.
+                    progress.searches += 1
+                    progress.search_limited = True
+                elif isinstance(event, Finish):
+                    progress.finish_reason = event.reason
+        finally:
+            stop_waiter.cancel()
+            await stream.aclose()
+
+    async def settle(self) -> TurnOutcome:
+        """Settle the reservation with the real cost and store the turn, in one transaction."""
+        request, progress = self.request, self.progress
+        content, reasoning = progress.written()
+        outcome = TurnOutcome(
+            self.status,
+            self.price.model,
+            content=content,
+            reasoning=reasoning,
+            capped=self.decision.capped,
+            error=self.error,
+            searches=progress.searches,
+            search_skipped=self.search_skipped,
+            search_limited=progress.search_limited,
+        )
+        bill = Bill(
+            request.user.telegram_id, request.chat_id, self.price, request.purpose, self.conversation_id
+        )
+        charge = Charge(self.store, self.decision.reservation, bill)
+        if not progress.started and not progress.usages and progress.searches == 0:
+            await charge.release()
+            return outcome
+        # No usage from upstream (stopped, cut): a conservative estimate of the work is charged.
+        usages = billed_or_estimated(progress.usages, self.prompt_tokens, [content, reasoning])
+        outcome.prompt_tokens = sum(usage.prompt_tokens for usage in usages)
+        outcome.cached_tokens = sum(usage.cached_tokens or 0 for usage in usages)
+        outcome.completion_tokens = sum(usage.completion_tokens for usage in usages)
+        messages: list[NewMessage] = []
+        if content or reasoning:
+            messages = [*request.preamble, NewMessage(role="user", content=request.text)]
+            messages.append(
+                NewMessage(
+                    role="assistant",
+                    content=content,
+                    reasoning=reasoning or None,
+                    tokens=outcome.completion_tokens,
+                )
+            )
+        charged = await charge.settle(
+            usages,
+            reported=bool(progress.usages),
+            searches=progress.searches,
+            search_fee_micro=self.web_search_fee_micro,
+            messages=messages,
+        )
+        outcome.cost_micro = charged.cost_micro
+        outcome.usage_reported = charged.reported
+        if charged.message_ids:
+            outcome.assistant_message_id = charged.message_ids[-1]
+        return outcome
+
+
 class Conversations:
     """The core's entry point for chat turns; knows nothing of Telegram."""
 
@@ -238,29 +394,33 @@ class Conversations:
             )
             return
 
-        progress = _Progress()
-        outcome = TurnOutcome(
-            TurnStatus.DONE, price.model, capped=decision.capped, search_skipped=search_skipped
+        answer = _Answer(
+            request=request,
+            conversation_id=conversation.id,
+            price=price,
+            decision=decision,
+            plan=plan,
+            messages=window.messages,
+            context_tokens=context_tokens,
+            prompt_tokens=prompt_tokens,
+            search_skipped=search_skipped,
+            kimi=self._kimi,
+            store=self._store,
+            web_search_fee_micro=self._prices.web_search_fee_micro,
         )
-        settled = False
-        checkpoints = Checkpointer(self._store, decision.reservation, progress.written)
+        outcome: TurnOutcome | None = None
+        checkpoints = Checkpointer(self._store, decision.reservation, answer.progress.written)
         try:
             yield TurnStarted(price.model)
-            generate = self._generate(
-                price, window.messages, decision, stop, progress, outcome, context_tokens, plan
-            )
             async with checkpoints:
-                async for event in generate:
+                async for event in answer.generate(stop):
                     yield event
-            await self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
-            settled = True
+            outcome = await answer.settle()
         finally:
-            if not settled:
+            if outcome is None:
                 # The consumer went away (task cancelled, generator closed): charge what was made.
-                outcome.status = TurnStatus.STOPPED
-                await asyncio.shield(
-                    self._finish(request, conversation.id, price, decision, progress, prompt_tokens, outcome)
-                )
+                answer.status = TurnStatus.STOPPED
+                await asyncio.shield(answer.settle())
         yield TurnFinished(outcome)
 
     def _inflight_turn(
@@ -278,101 +438,6 @@ class Conversations:
             question=request.text,
             prompt_tokens=prompt_tokens,
         )
-
-    async def _generate(
-        self,
-        price: ModelPrice,
-        messages: list[dict[str, str]],
-        decision: Granted,
-        stop: asyncio.Event,
-        progress: _Progress,
-        outcome: TurnOutcome,
-        prompt_tokens: int,
-        plan: _CallPlan,
-    ) -> AsyncGenerator[TurnEvent, None]:
-        """Stream the answer, recording in `outcome` how it ended; upstream errors end it quietly."""
-        try:
-            for attempt in range(2):
-                try:
-                    stream = self._stream(price, messages, decision, stop, progress, prompt_tokens, plan)
-                    async for event in stream:
-                        yield event
-                    break
-                except KimiContextOverflow:
-                    # Our estimate was short of Kimi's count: drop older turns once and try again.
-                    if progress.started or attempt == 1:
-                        raise
-                    messages = drop_oldest_turns(messages)
-            if stop.is_set():
-                outcome.status = TurnStatus.STOPPED
-            elif progress.finish_reason == "length":
-                outcome.status = TurnStatus.TRUNCATED
-        except KimiIncompleteStream as error:
-            outcome.status = TurnStatus.INCOMPLETE
-            outcome.error = error
-            if error.usage is not None and not progress.usages:
-                progress.usages.append(error.usage)
-        except KimiError as error:
-            outcome.status = TurnStatus.FAILED
-            outcome.error = error
-
-    async def _stream(
-        self,
-        price: ModelPrice,
-        messages: list[dict[str, str]],
-        decision: Granted,
-        stop: asyncio.Event,
-        progress: _Progress,
-        prompt_tokens: int,
-        plan: _CallPlan,
-    ) -> AsyncGenerator[TurnEvent, None]:
-        allowance = SEARCH_ALLOWANCE if plan.web_search else None
-        stream = self._kimi.stream_chat(
-            price.model,
-            messages,
-            max_tokens=decision.max_tokens,
-            context_length=price.context_length,
-            input_tokens=prompt_tokens,
-            web_search=plan.web_search,
-            thinking=plan.thinking,
-            max_searches=allowance.searches if allowance else None,
-            max_search_tokens=allowance.result_tokens if allowance else None,
-        )
-        stop_waiter = asyncio.ensure_future(stop.wait())
-        try:
-            while True:
-                next_event = asyncio.ensure_future(anext(stream))
-                done, _ = await asyncio.wait({next_event, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if next_event not in done:
-                    next_event.cancel()
-                    await asyncio.gather(next_event, return_exceptions=True)
-                    return
-                try:
-                    event = next_event.result()
-                except StopAsyncIteration:
-                    return
-                if isinstance(event, ContentDelta) and event.text:
-                    progress.started = True
-                    progress.content.append(event.text)
-                    yield AnswerDelta(event.text)
-                elif isinstance(event, ReasoningDelta) and event.text:
-                    progress.started = True
-                    progress.reasoning.append(event.text)
-                    yield ThinkingDelta(event.text)
-                elif isinstance(event, Usage):
-                    progress.usages.append(event)
-                elif isinstance(event, WebSearchCall):
-                    progress.searches += 1
-                    yield SearchingWeb(progress.searches)
-                elif isinstance(event, ToolCall) and event.name == WEB_SEARCH_NAME:
-                    # A search beyond the turn's allowance, not run: Moonshot bills its fee anyway.
-                    progress.searches += 1
-                    progress.search_limited = True
-                elif isinstance(event, Finish):
-                    progress.finish_reason = event.reason
-        finally:
-            stop_waiter.cancel()
-            await stream.aclose()
 
     async def _reserve_search(
         self,
@@ -433,56 +498,6 @@ class Conversations:
             log.info("token estimate unavailable (%s); using the local bound", type(error).__name__)
             return None
         return max(counted, 1)
-
-    async def _finish(
-        self,
-        request: TurnRequest,
-        conversation_id: int,
-        price: ModelPrice,
-        decision: Granted,
-        progress: _Progress,
-        prompt_tokens: int,
-        outcome: TurnOutcome,
-    ) -> None:
-        """Settle the reservation with the real cost and store the turn, in one transaction."""
-        outcome.content = "".join(progress.content)
-        outcome.reasoning = "".join(progress.reasoning)
-        outcome.searches = progress.searches
-        outcome.search_limited = progress.search_limited
-        bill = Bill(request.user.telegram_id, request.chat_id, price, request.purpose, conversation_id)
-        charge = Charge(self._store, decision.reservation, bill)
-        if not progress.started and not progress.usages and progress.searches == 0:
-            await charge.release()
-            return
-        # No usage from upstream (stopped, cut): a conservative estimate of the work is charged.
-        usages = billed_or_estimated(progress.usages, prompt_tokens, [outcome.content, outcome.reasoning])
-        messages: list[NewMessage] = []
-        if outcome.content or outcome.reasoning:
-            completion_tokens = sum(usage.completion_tokens for usage in usages)
-            messages = [*request.preamble, NewMessage(role="user", content=request.text)]
-            messages.append(
-                NewMessage(
-                    role="assistant",
-                    content=outcome.content,
-                    reasoning=outcome.reasoning or None,
-                    tokens=completion_tokens,
-                )
-            )
-        charged = await charge.settle(
-            usages,
-            reported=bool(progress.usages),
-            searches=progress.searches,
-            search_fee_micro=self._prices.web_search_fee_micro,
-            messages=messages,
-        )
-        outcome.cost_micro = charged.cost_micro
-        outcome.usage_reported = charged.reported
-        for usage in usages:
-            outcome.prompt_tokens += usage.prompt_tokens
-            outcome.cached_tokens += usage.cached_tokens or 0
-            outcome.completion_tokens += usage.completion_tokens
-        if charged.message_ids:
-            outcome.assistant_message_id = charged.message_ids[-1]
 
 
 __all__ = [
