@@ -197,7 +197,10 @@ class Deliveries:
 
 def describe(error: BaseException) -> str:
     """One line for the log: the kind and Telegram's words (never a traceback)."""
-    return f"{type(error).__name__}: {error}" if isinstance(error, TelegramError) else type(error).__name__
+    if not isinstance(error, TelegramError):
+        return type(error).__name__
+    name, message = type(error).__name__, str(error)
+    return message if message.startswith(name) else f"{name}: {message}"
 
 
 def _seconds(value: object) -> float:

@@ -301,6 +301,8 @@ class RecordedRequest:
     form: dict[str, str] = field(default_factory=dict)
     file_sizes: dict[str, int] = field(default_factory=dict)
     status: int | None = None
+    chunks_sent: int = 0  # streamed data lines written (a client that leaves early stops it)
+    completed: bool = False  # a streamed answer was written to its end (data: [DONE])
 
 
 @dataclass(frozen=True)
@@ -850,6 +852,7 @@ class FakeKimi:
                 await response.write_eof()
                 return response
             await response.write(_sse(chunk))
+            request[RECORD].chunks_sent += 1
             if reply.delay:
                 await asyncio.sleep(reply.delay)
         if reply.stall_after_chunks is not None:
@@ -863,6 +866,7 @@ class FakeKimi:
                 await response.write_eof()
             return response
         await response.write(b"data: [DONE]\n\n")
+        request[RECORD].completed = True
         await response.write_eof()
         return response
 

@@ -183,6 +183,9 @@ _UNIMPLEMENTED = frozenset(
 _MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # 50 MB uploads plus the form around them
 
 
+DROPPED = -1  # the status of a call whose connection drop_next() cut
+
+
 @dataclass
 class _ForcedFailure:
     method: str
@@ -257,6 +260,7 @@ class FakeTelegram:
         self.filtered_by_privacy: list[JSON] = []  # group messages privacy mode kept from the bot
         self._calls: list[Call] = []
         self._forced: list[_ForcedFailure] = []
+        self._drops: list[_ForcedFailure] = []
         self._changed_event = asyncio.Event()
         self._last_activity = 0.0
         self._next_user_id = 1_000_001
@@ -323,6 +327,11 @@ class FakeTelegram:
             return self._json(error.body(), error.status)
 
         self._record(call, 0, None)  # a long poll shows up while it waits
+        if self._take_drop(method, params):
+            self._record(call, DROPPED, None)
+            if request.transport is not None:
+                request.transport.abort()  # the client sees the connection reset, no answer
+            return self._json(BotApiError(500, "dropped").body(), 500)
         try:
             forced = self._take_forced(method, params)
             if forced is not None:
@@ -411,6 +420,24 @@ class FakeTelegram:
         self._forced.append(
             _ForcedFailure(method, BotApiError(status, description, parameters), times, chat_id)
         )
+
+    def stop_failing(self) -> None:
+        """Forget every failure and drop still planned (fail_next, flood_next, drop_next)."""
+        self._forced.clear()
+        self._drops.clear()
+
+    def drop_next(self, method: str, *, times: int = 1, chat_id: int | None = None) -> None:
+        """Cut the connection of the next ``times`` calls of ``method`` without answering (a network
+        error for the client; Telegram did not process them). Their calls show status DROPPED."""
+        self._drops.append(_ForcedFailure(method, BotApiError(0, "dropped"), times, chat_id))
+
+    def _take_drop(self, method: str, params: JSON) -> bool:
+        for drop in self._drops:
+            if drop.method == method and drop.remaining > 0:
+                if drop.chat_id is None or params.get("chat_id") == drop.chat_id:
+                    drop.remaining -= 1
+                    return True
+        return False
 
     def flood_next(
         self, method: str, retry_after: int = 5, *, times: int = 1, chat_id: int | None = None
