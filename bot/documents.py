@@ -93,6 +93,11 @@ class DocumentReader:
         self._kimi = kimi
         self._reading: set[str] = set()  # files uploaded and not yet deleted: not orphans
 
+    async def cached(self, file_unique_id: str, filename: str) -> Document | None:
+        """The document's text if it was read before (a confirmation, on whichever replica)."""
+        text = await self._store.cached_extraction(file_unique_id)
+        return None if text is None else Document(file_unique_id, filename, text)
+
     async def read(
         self, file_unique_id: str, filename: str, download: Callable[[], Awaitable[bytes]]
     ) -> Document:

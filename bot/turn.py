@@ -39,11 +39,15 @@ from bot.kimi.web_search import WEB_SEARCH_NAME
 from bot.pricing import ModelPrice, PriceTable
 from bot.search_budget import SearchAllowance, search_worst_case_micro
 from bot.settings import Settings
+from bot.shared_turns import SharedPlace, current_arrival, turn_key_text
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
-from storage import MessageRecord, NewInflightTurn, NewMessage, Purpose, Store, UserRecord
+from storage import Coordination, MessageRecord, NewInflightTurn, NewMessage, Purpose, Store, UserRecord
 
 log = logging.getLogger(__name__)
+
+# A turn's place in its conversation's queue: in this process, or across replicas.
+TurnPlace = Place | SharedPlace
 
 # Room kept free in the context window besides the answer: the estimate is an estimate.
 CONTEXT_SAFETY_TOKENS = 256
@@ -331,6 +335,11 @@ class Conversations:
         self._settings = settings
         self._budgets = budgets
         self._queue = TurnQueue()
+        self._coordination: Coordination | None = None
+
+    def share_turn_order(self, coordination: Coordination) -> None:
+        """Several replicas: order the turns of webhook updates through the database."""
+        self._coordination = coordination
 
     def model_for(self, user: UserRecord, requested: str | None = None) -> ModelPrice:
         """The user's model if it is still priced, else the default (a budget needs a price)."""
@@ -339,12 +348,19 @@ class Conversations:
                 return price
         return next(iter(self._prices.models.values()))
 
-    def take_place(self, key: ConversationKey) -> Place:
+    def take_place(self, key: ConversationKey) -> TurnPlace:
         """Call as soon as a message arrives, before awaiting anything: it fixes the order."""
+        arrival = current_arrival.get()
+        if self._coordination is not None and arrival is not None and arrival.chat_id == key.chat_id:
+            turn_key = turn_key_text(key.chat_id, key.user_id, key.thread_id)
+            return SharedPlace(self._coordination, arrival, key.chat_id, turn_key)
         return self._queue.take_place(key)
 
     async def run_turn(
-        self, request: TurnRequest, stop: asyncio.Event | None = None, place: Place | None = None
+        self,
+        request: TurnRequest,
+        stop: asyncio.Event | None = None,
+        place: TurnPlace | None = None,
     ) -> AsyncGenerator[TurnEvent, None]:
         """Answer one message; turns of one conversation run one at a time, in arrival order."""
         stop = stop or asyncio.Event()

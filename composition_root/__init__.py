@@ -30,7 +30,7 @@ from bot.log_redaction import configure_logging, mask_secrets_in_logs
 from bot.metrics import Metrics
 from bot.pending_deliveries import PendingDeliveries
 from bot.pricing import PricingError, load_price_table
-from bot.recovery import CrashRecovery
+from bot.recovery import CrashRecovery, InterruptedAnswer
 from bot.reports import Reports
 from bot.settings import Settings, SettingsError, load_settings
 from bot.turn import Conversations
@@ -42,7 +42,9 @@ from handlers.http_server import HttpServer, health_app
 from handlers.recovery import report_interrupted
 from handlers.services import BotServices
 from handlers.shutdown import end_running_answers
-from storage import Store
+from handlers.webhook import MAX_CONNECTIONS, WebhookReceiver, webhook_path
+from storage import Coordination, Store
+from storage.single_process import SingleProcessLock
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +71,19 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         )
     store = Store(settings.database_url)
     await store.start()
+    coordination = Coordination(store)
+    try:
+        await coordination.start()
+    except BaseException:
+        await store.close()
+        raise
     metrics = Metrics()
     store.on_charge(metrics.charge)
     kimi = KimiClient(kimi_config(settings))
     budgets = BudgetKeeper(store, settings)
     access = AccessPolicy(store, settings)
     await access.load()
-    return BotServices(
+    services = BotServices(
         settings=settings,
         store=store,
         kimi=kimi,
@@ -97,7 +105,15 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         access=access,
         charts=ChartRenderer(),
         notices=BudgetNotices(store, budgets),
+        coordination=coordination,
     )
+    if settings.webhook_mode and coordination.shared:
+        # Several replicas may serve this URL: what one process kept in memory goes through
+        # PostgreSQL (turn order, stop signals, flood slots).
+        services.conversations.share_turn_order(coordination)
+        services.active.share(coordination)
+        services.replicas = True
+    return services
 
 
 async def serve(
@@ -113,12 +129,14 @@ async def serve(
     mask_secrets_in_logs(
         [settings.telegram_bot_token.get_secret_value(), settings.moonshot_api_key.get_secret_value()]
     )
-    services = await build_services(settings, guard)
+    exclusive = SingleProcessLock(settings.database_url)
+    exclusive.acquire()  # SQLite: refuse to be the second process on the file
+    try:
+        services = await build_services(settings, guard)
+    except BaseException:
+        exclusive.release()
+        raise
     application = build_application(services)
-    updater = application.updater
-    if updater is None:  # PTB makes one whenever the application is built with a token
-        raise RuntimeError("the Telegram application has no updater")
-    server: HttpServer | None = None
     # Other processes sharing the database may change the allow-list: re-read it now and then.
     access_refresh = asyncio.create_task(services.access.keep_fresh())
     try:
@@ -126,31 +144,90 @@ async def serve(
         interrupted = await services.recovery.settle_interrupted()
         async with application:
             await set_commands(application)
-            # start_polling deletes a webhook left from webhook mode first (PTB does that).
-            await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-            await application.start()
-            await services.deliveries.start(application.bot)
-            application.create_task(report_interrupted(application.bot, services, interrupted))
-            if settings.metrics_listen is not None:
-                server = HttpServer(
-                    health_app(services), settings.metrics_listen, application, services.health
-                )
-                await server.start()
-                services.http_port = server.port
-            log.info("bot @%s is running (model %s)", application.bot.username, settings.default_model)
-            if ready is not None and not ready.done():
-                ready.set_result(services)
-            await stop.wait()
-            if server is not None:
-                await server.stop()
-            await shut_down(application, services)
+            if settings.webhook_mode:
+                await _serve_webhook(settings, services, application, stop, ready, interrupted)
+            else:
+                await _serve_polling(settings, services, application, stop, ready, interrupted)
     finally:
         await services.deliveries.close()  # what is still pending stays for the next start
         access_refresh.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await access_refresh
+        await services.coordination.close()
         await services.kimi.close()
         await services.store.close()
+        exclusive.release()
+
+
+async def _serve_polling(
+    settings: Settings,
+    services: BotServices,
+    application: Application,
+    stop: asyncio.Event,
+    ready: asyncio.Future[BotServices] | None,
+    interrupted: list[InterruptedAnswer],
+) -> None:
+    updater = application.updater
+    if updater is None:  # PTB makes one whenever the application is built with a token
+        raise RuntimeError("the Telegram application has no updater")
+    # start_polling deletes the webhook first (PTB does that): switching back from webhook mode.
+    await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+    await application.start()
+    await services.deliveries.start(application.bot)
+    application.create_task(report_interrupted(application.bot, services, interrupted))
+    server: HttpServer | None = None
+    if settings.metrics_listen is not None:
+        server = HttpServer(health_app(services), settings.metrics_listen, application, services.health)
+        await server.start()
+        services.http_port = server.port
+    log.info("bot @%s is polling (model %s)", application.bot.username, settings.default_model)
+    if ready is not None and not ready.done():
+        ready.set_result(services)
+    await stop.wait()
+    if server is not None:
+        await server.stop()
+    await shut_down(application, services)
+
+
+async def _serve_webhook(
+    settings: Settings,
+    services: BotServices,
+    application: Application,
+    stop: asyncio.Event,
+    ready: asyncio.Future[BotServices] | None,
+    interrupted: list[InterruptedAnswer],
+) -> None:
+    assert settings.telegram_webhook_url is not None and settings.telegram_webhook_secret is not None
+    secret = settings.telegram_webhook_secret.get_secret_value()
+    receiver = WebhookReceiver(application, services, services.coordination, secret)
+    app = health_app(services)
+    receiver.add_route(app, webhook_path(settings.telegram_webhook_url))
+    server = HttpServer(app, settings.webhook_listen, application, services.health)
+    await application.start()
+    await services.deliveries.start(application.bot)
+    application.create_task(report_interrupted(application.bot, services, interrupted))
+    await server.start()  # listening before Telegram is told where to deliver
+    services.http_port = server.port
+    # Every replica calls it at start-up: same URL, same secret, so it is idempotent.
+    await application.bot.set_webhook(
+        settings.telegram_webhook_url,
+        secret_token=secret,
+        allowed_updates=ALLOWED_UPDATES,
+        max_connections=MAX_CONNECTIONS,
+    )
+    log.info(
+        "bot @%s takes webhook updates on %s (model %s)",
+        application.bot.username,
+        settings.webhook_listen,
+        settings.default_model,
+    )
+    if ready is not None and not ready.done():
+        ready.set_result(services)
+    await stop.wait()
+    # Never deleteWebhook here: the other replicas are still serving the URL. Updates that come
+    # meanwhile get a 503, which Telegram retries (through the load balancer, on another replica).
+    await shut_down(application, services, receiver)
+    await server.stop()
 
 
 # After the grace, interrupted answers need a moment to send their last text and settle; past
@@ -158,12 +235,18 @@ async def serve(
 INTERRUPT_TIMEOUT = 3.0
 
 
-async def shut_down(application: Application, services: BotServices) -> None:
+async def shut_down(
+    application: Application, services: BotServices, receiver: WebhookReceiver | None = None
+) -> None:
     """Take no new updates, let running answers end (see handlers.shutdown), stop the app."""
     log.info("stopping: no new updates; running answers get %.0f s", services.settings.shutdown_grace_seconds)
-    if application.updater is not None:
+    if receiver is not None:
+        receiver.accepting = False
+    elif application.updater is not None:
         await application.updater.stop()
     await end_running_answers(services, services.settings.shutdown_grace_seconds)
+    if receiver is not None:
+        await receiver.drain(grace=INTERRUPT_TIMEOUT)
     try:
         await asyncio.wait_for(application.stop(), INTERRUPT_TIMEOUT)
     except TimeoutError:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseRateLimiter,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -23,6 +25,7 @@ from handlers.buttons import ChooseModel, ConfirmSummary, ShowCostChart, StopAns
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
+from handlers.shared_flood import SharedFloodLimiter
 from handlers.telegram_http import AiohttpRequest
 from handlers.texts import language_of, text
 
@@ -43,7 +46,7 @@ def build_application(svc: BotServices) -> Application:
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
-        .rate_limiter(MeteredRateLimiter(svc.guard, svc.metrics, svc.health))
+        .rate_limiter(MeteredRateLimiter(_flood_limiter(svc), svc.metrics, svc.health))
         # Concurrent: one user's long answer must not hold up anyone else; tracked: see progress.py.
         .concurrent_updates(TrackingUpdateProcessor(svc.handled))
         # aiohttp, not httpx: a third of the CPU under load went to httpx (telegram_http.py).
@@ -53,6 +56,12 @@ def build_application(svc: BotServices) -> Application:
     application.bot_data[SERVICES_KEY] = svc
     register_handlers(application)
     return application
+
+
+def _flood_limiter(svc: BotServices) -> BaseRateLimiter[dict[str, Any]]:
+    if svc.replicas:
+        return SharedFloodLimiter(svc.guard, svc.coordination)
+    return svc.guard
 
 
 def register_handlers(application: Application) -> None:

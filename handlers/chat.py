@@ -20,11 +20,11 @@ from bot.turn import (
     ThinkingDelta,
     TurnFinished,
     TurnOutcome,
+    TurnPlace,
     TurnRequest,
     TurnStarted,
     TurnStatus,
 )
-from bot.turn_locks import Place
 from handlers.bot_context import BotContext
 from handlers.budget_notes import budget_notes
 from handlers.buttons import StopAnswer, encode
@@ -73,7 +73,7 @@ async def answer(
     preamble: tuple[NewMessage, ...] = (),
     purpose: Purpose = "chat",
     quote: Message | None = None,
-    place: Place | None = None,
+    place: TurnPlace | None = None,
 ) -> TurnOutcome | None:
     """Run one turn for `message` and stream its answer into the chat (quoting `quote` in groups).
 
@@ -106,7 +106,11 @@ async def answer(
         reply_to=message.message_id,
     )
     active = ActiveAnswer(sender.id, message.chat.id)
-    svc.active[active.token] = active
+    try:
+        await svc.active.add(active)
+    except BaseException:
+        place.leave()
+        raise
     if svc.shutting_down:
         active.end(StopReason.SHUTDOWN)  # arrived after the grace: say so rather than start
     streamer = make_streamer(context, svc, quote or message, lang, active)
@@ -134,7 +138,7 @@ async def answer(
         await streamer.abort()
     finally:
         timer.done()
-        svc.active.pop(active.token, None)
+        await svc.active.remove(active)
         active.ended.set()
         place.leave()  # idempotent; frees the queue even if the turn never started
     return outcome

@@ -301,10 +301,7 @@ async def on_stop(update: Update, context: BotContext) -> None:
         return
     user_id = sender_of(update).id
     chat_id = chat_of(update).id
-    stopped = [a for a in svc.active.values() if a.user_id == user_id and a.chat_id == chat_id]
-    for active in stopped:
-        active.stop.set()
-    if not stopped:
+    if not await svc.active.stop_all_of(chat_id, user_id):
         await message_of(update).reply_text(text(_lang(update), "nothing_to_stop"))
 
 
@@ -315,14 +312,14 @@ async def on_stop_button(update: Update, context: BotContext) -> None:
         return
     svc = services(context)
     lang = _lang(update)
-    active = svc.active.get(pressed.token)
-    if active is None:
+    owner = await svc.active.owner(pressed.token)  # on this replica or another one
+    if owner is None:
         await query.answer(text(lang, "button_expired"))  # the answer ended (or the bot restarted)
         return
-    if active.user_id != query.from_user.id and not svc.is_admin(query.from_user.id):
+    if owner[1] != query.from_user.id and not svc.is_admin(query.from_user.id):
         await query.answer()
         return  # only the one who asked (or an admin) may stop an answer
-    active.stop.set()
+    await svc.active.stop(pressed.token)
     await query.answer(text(lang, "stopping"))
 
 
@@ -335,9 +332,8 @@ async def on_draft_stopped(update: Update, context: BotContext) -> None:
     chat_id = chat.get("id", payload.get("chat_id"))
     user: dict[str, Any] = payload["from"] if isinstance(payload.get("from"), dict) else {}
     user_id = user.get("id", chat_id)
-    for active in services(context).active.values():
-        if active.chat_id == chat_id and active.user_id == user_id:
-            active.stop.set()
+    if isinstance(chat_id, int) and isinstance(user_id, int):
+        await services(context).active.stop_all_of(chat_id, user_id)
 
 
 # --- admin: /budget ------------------------------------------------------------------------------

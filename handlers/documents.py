@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
@@ -15,7 +15,7 @@ from bot.budget import Refused
 from bot.documents import Document, DocumentRejected, SummaryPlan, check_document
 from bot.kimi import KimiError
 from bot.pricing import format_points
-from bot.turn_locks import Place
+from bot.turn import TurnPlace
 from handlers.bot_context import BotContext
 from handlers.buttons import ConfirmSummary, decode, encode
 from handlers.chat import answer, conversation_key, known_user, refusal_text
@@ -26,8 +26,7 @@ from storage import NewMessage
 
 log = logging.getLogger(__name__)
 
-PENDING_KEY = "pending_documents"
-# A confirmation holds the document's text in memory: unanswered ones are dropped after an hour.
+# An unanswered confirmation expires after an hour (the budget it was computed for has moved on).
 PENDING_TTL = 3600.0
 
 
@@ -40,11 +39,6 @@ class PendingSummary:
     document: Document
     plan: SummaryPlan
     question: str
-    created: float = field(default_factory=time.monotonic)
-
-    @property
-    def expired(self) -> bool:
-        return time.monotonic() - self.created > PENDING_TTL
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ def attachment_of(message: Message | None) -> Attachment | None:
     return None
 
 
-def _take_place(svc: BotServices, asker: Message) -> Place:
+def _take_place(svc: BotServices, asker: Message) -> TurnPlace:
     """The asker's place in their conversation, taken on arrival (before any await): a question
     sent right after a document is then answered after the document joined the conversation."""
     assert asker.from_user is not None
@@ -150,7 +144,7 @@ async def summarise_document(
     asker: Message,
     document_message: Message,
     question: str | None,
-    place: Place,
+    place: TurnPlace,
 ) -> None:
     """Read the document and answer about it in `place`; the caller leaves the place afterwards
     (a confirmation does not keep it: the conversation goes on while the button waits)."""
@@ -223,10 +217,10 @@ async def _ask_confirmation(
         text(lang, "unlimited") if plan.remaining_micro is None else format_points(plan.remaining_micro)
     )
     token = secrets.token_urlsafe(8)
-    pending_all: dict[str, PendingSummary] = context.application.bot_data.setdefault(PENDING_KEY, {})
-    for stale in [key for key, waiting in pending_all.items() if waiting.expired]:
-        del pending_all[stale]
-    pending_all[token] = pending
+    asker = pending.asker.from_user
+    assert asker is not None  # summarise_document returns early for messages without a sender
+    # In the database, not in memory: with several replicas the button may reach any of them.
+    await svc.coordination.save_pending(token, asker.id, _pending_payload(pending))
     parts = text(lang, "doc_confirm_parts", count=len(plan.parts)) if plan.split else ""
     keyboard = InlineKeyboardMarkup(
         [
@@ -260,16 +254,18 @@ async def on_confirm_button(update: Update, context: BotContext) -> None:
         return
     lang = language_of(query.from_user.language_code)
     token = pressed.token
-    pending_all: dict[str, PendingSummary] = context.application.bot_data.setdefault(PENDING_KEY, {})
-    pending = pending_all.get(token)
-    if pending is None or pending.expired:
-        pending_all.pop(token, None)
+    svc = services(context)
+    found = await svc.coordination.pending(token, PENDING_TTL)
+    pending = None if found is None else await _restore_pending(context, svc, found[1])
+    if found is None or pending is None:
         await query.answer(text(lang, "doc_expired"), show_alert=True)
         return
-    if pending.asker.from_user is None or pending.asker.from_user.id != query.from_user.id:
+    if found[0] != query.from_user.id:
         await query.answer(text(lang, "doc_not_yours"), show_alert=True)
         return
-    del pending_all[token]
+    if not await svc.coordination.take_pending(token):  # pressed twice: the other press has it
+        await query.answer(text(lang, "doc_expired"), show_alert=True)
+        return
     await query.answer()
     if query.message is not None:
         try:
@@ -279,7 +275,6 @@ async def on_confirm_button(update: Update, context: BotContext) -> None:
     if not pressed.go:
         await pending.asker.reply_text(text(lang, "doc_cancelled"))
         return
-    svc = services(context)
     place = _take_place(svc, pending.asker)
     try:
         await _run_summary(context, svc, pending, lang, place)
@@ -287,8 +282,34 @@ async def on_confirm_button(update: Update, context: BotContext) -> None:
         place.leave()
 
 
+def _pending_payload(pending: PendingSummary) -> dict[str, Any]:
+    """What a confirmation needs later, as JSON: the messages, and the document by its cache key."""
+    return {
+        "asker": pending.asker.to_dict(),
+        "quote": pending.quote.to_dict(),
+        "file_unique_id": pending.document.file_unique_id,
+        "filename": pending.document.filename,
+        "question": pending.question,
+    }
+
+
+async def _restore_pending(
+    context: BotContext, svc: BotServices, payload: dict[str, Any]
+) -> PendingSummary | None:
+    """The confirmation again, planned anew against the budget as it is now; None if the
+    document's text is no longer cached."""
+    asker = Message.de_json(payload["asker"], context.bot)
+    quote = Message.de_json(payload["quote"], context.bot)
+    document = await svc.document_reader.cached(payload["file_unique_id"], payload["filename"])
+    if asker is None or quote is None or asker.from_user is None or document is None:
+        return None
+    user = await known_user(svc, asker.from_user)
+    plan = await svc.summaries.plan(user, svc.conversations.model_for(user), document)
+    return PendingSummary(asker, quote, document, plan, payload["question"])
+
+
 async def _run_summary(
-    context: BotContext, svc: BotServices, pending: PendingSummary, lang: str, place: Place
+    context: BotContext, svc: BotServices, pending: PendingSummary, lang: str, place: TurnPlace
 ) -> None:
     document = pending.document
     preamble = document.as_message()

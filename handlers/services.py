@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from bot.access import AccessPolicy
 from bot.admin import Admin
@@ -24,37 +21,16 @@ from bot.reports import Reports
 from bot.settings import Settings
 from bot.turn import Conversations
 from bot.users import Users
+from handlers.active_answers import ActiveAnswer, ActiveAnswers, StopReason
 from handlers.bot_context import BotContext
 from handlers.delivery import Deliveries
 from handlers.flood import FloodGuard
 from handlers.progress import HandledUpdates
-from storage import Store
+from storage import Coordination, Store
 
 SERVICES_KEY = "services"
 
-
-class StopReason(StrEnum):
-    USER = "user"  # the stop button, /stop, or Telegram's own stop on a draft
-    SHUTDOWN = "shutdown"  # the process is stopping (SIGTERM/SIGINT) and the grace ran out
-    CHAT_GONE = "chat_gone"  # Telegram answered 403: blocked, kicked, or the chat is gone
-
-
-@dataclass(eq=False)
-class ActiveAnswer:
-    """An answer being streamed, so that its stop button (or /stop, or a shutdown) can end it."""
-
-    user_id: int
-    chat_id: int
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(8))
-    reason: StopReason | None = None
-    ended: asyncio.Event = field(default_factory=asyncio.Event)  # set when its handler is done
-
-    def end(self, reason: StopReason) -> None:
-        """Stop the answer; the first reason given is the one the user is told."""
-        if self.reason is None:
-            self.reason = reason
-        self.stop.set()
+__all__ = ["SERVICES_KEY", "ActiveAnswer", "BotServices", "StopReason", "services"]
 
 
 @dataclass
@@ -83,7 +59,9 @@ class BotServices:
     access: AccessPolicy
     charts: ChartRenderer
     notices: BudgetNotices
-    active: dict[str, ActiveAnswer] = field(default_factory=dict)
+    coordination: Coordination
+    replicas: bool = False  # several replicas may run (webhook mode on PostgreSQL)
+    active: ActiveAnswers = field(default_factory=ActiveAnswers)
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
     shutting_down: bool = False  # set once the grace is over: answers that start now end at once
     handled: HandledUpdates = field(default_factory=HandledUpdates)  # which updates are done

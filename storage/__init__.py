@@ -4,6 +4,7 @@ The rest of the bot uses `Store` and the records below, nothing else from this p
 Amounts are integer micro-元点 (MICRO_PER_YUANDIAN per 元点); times are aware UTC datetimes.
 """
 
+from storage.coordination import Coordination  # noqa: E402  (needs Store)
 from storage.engine import DEFAULT_DATABASE_URL
 from storage.records import (
     MICRO_PER_YUANDIAN,
@@ -37,6 +38,7 @@ __all__ = [
     "ChatSpend",
     "DailyCost",
     "LedgerEntry",
+    "Coordination",
     "ConversationRecord",
     "ExtractionRecord",
     "InflightTurn",

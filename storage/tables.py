@@ -234,3 +234,57 @@ class AccessRow(SQLModel, table=True):
     allowed: bool
     changed_by: int | None = Field(default=None, sa_type=BigInteger)
     changed_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- several replicas on one database (0006) -------------------------------------------------------
+
+
+class ProcessedUpdateRow(SQLModel, table=True):
+    """A webhook update, claimed once: Telegram retries a delivery it saw fail, and a retry must
+    not answer or charge twice. `seq` is the arrival order across replicas; `turn_key` the
+    conversation the update became a turn of (None until known); `owner` the process handling it."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (Index("ix_processed_updates_chat_pending", "chat_id", "done", "seq"),)
+
+    seq: int | None = Field(default=None, primary_key=True)
+    update_id: int = Field(sa_type=BigInteger, unique=True)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    turn_key: str | None = Field(default=None, max_length=64)
+    owner: int | None = Field(default=None, sa_type=BigInteger)
+    done: bool = False
+    received_at: datetime = _created_at()
+
+
+class ActiveAnswerRow(SQLModel, table=True):
+    """An answer being streamed by some replica, so a stop pressed on any replica reaches it."""
+
+    __tablename__ = "active_answers"
+
+    token: str = Field(primary_key=True, max_length=32)
+    chat_id: int = Field(sa_type=BigInteger, index=True)
+    user_id: int = Field(sa_type=BigInteger)
+    owner: int = Field(sa_type=BigInteger)
+    created_at: datetime = _created_at()
+
+
+class PendingSummaryRow(SQLModel, table=True):
+    """A document summary waiting for its asker's confirmation; whoever gets the button takes it."""
+
+    __tablename__ = "pending_summaries"
+
+    token: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(sa_type=BigInteger)
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = _created_at()
+
+
+class FloodSlotRow(SQLModel, table=True):
+    """One message or edit sent to a chat, for Telegram's flood limits held across replicas."""
+
+    __tablename__ = "flood_slots"
+    __table_args__ = (Index("ix_flood_slots_chat_sent", "chat_id", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    sent_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -30,6 +30,10 @@ TABLES = {
     "reservations",
     "document_extractions",
     "access_list",
+    "processed_updates",
+    "active_answers",
+    "pending_summaries",
+    "flood_slots",
 }
 BACKENDS = ["sqlite", "postgresql"]
 REPO = Path(__file__).resolve().parent.parent

@@ -57,6 +57,7 @@ from tests.fakes.telegram_models import (
     too_many_requests,
 )
 from tests.fakes.telegram_text import normalise, render_html, utf16_slice
+from tests.fakes.telegram_webhook import WebhookDelivery
 from tests.fakes.telegram_world import World
 
 __all__ = [
@@ -267,6 +268,8 @@ class FakeTelegram:
         self._next_group_id = -1_001_000_000_001
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Webhook mode: once the bot calls setWebhook, updates are POSTed to it instead of polled.
+        self.webhook = WebhookDelivery(self.world, self._changed)
 
     # ================================================================ server
 
@@ -286,9 +289,11 @@ class FakeTelegram:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.webhook.start()
 
     async def stop(self) -> None:
         self.world.close()  # long polls return at once
+        await self.webhook.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -50,6 +50,10 @@ class World:
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.callback_queries: dict[str, JSON] = {}
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_max_connections = 40
+        self.webhook_sets = 0
+        self.webhook_deletes = 0
         self._next_message_id: dict[int, int] = {}
         self._file_numbers = itertools.count(1)
         self._query_numbers = itertools.count(4_000_000_000_000_000_001)
@@ -175,6 +179,17 @@ class World:
         self.updates.append(update)
         self._wake()
         return update
+
+    def set_webhook(self, url: str, secret: str | None, max_connections: int) -> None:
+        self.webhook_url, self.webhook_secret = url, secret
+        self.webhook_max_connections = max_connections
+        self._wake()  # the webhook delivery starts (or stops) at once
+
+    def deliverable(self) -> list[JSON]:
+        return self._deliverable()
+
+    async def updates_changed(self) -> None:
+        await self._updates_changed.wait()
 
     def new_callback_query_id(self) -> str:
         return str(next(self._query_numbers))
