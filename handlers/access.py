@@ -22,7 +22,7 @@ from telegram.ext import ApplicationHandlerStop, CommandHandler, TypeHandler
 
 from handlers.bot_context import BotContext
 from handlers.services import BotServices, services
-from handlers.texts import language_of, text
+from handlers.texts import text
 from handlers.triggers import addressed_text, caption_command
 
 # Below the handlers' default group 0; the metrics count every update a group earlier still.
@@ -57,7 +57,7 @@ async def check_access(update: Update, context: BotContext) -> None:
     if update.callback_query is not None:
         await update.callback_query.answer()
     elif update.message is not None and _meant_for_bot(update, update.message, context):
-        lang = language_of(user.language_code)
+        lang = context.incoming.language
         await update.message.reply_text(text(lang, "not_allowed", user_id=user.id))
     raise ApplicationHandlerStop
 

@@ -20,14 +20,14 @@ from telegram.ext import (
 
 from handlers import access_commands, chat, commands, documents, groups, switches, unsupported, usage
 from handlers.access import ACCESS_GROUP, access_handler
-from handlers.bot_context import BotContext
+from handlers.bot_context import CONTEXT_TYPES, BotContext
 from handlers.buttons import ChooseModel, ConfirmSummary, ShowCostChart, StopAnswer, ToggleSearch, pressed
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
 from handlers.shared_flood import SharedFloodLimiter
 from handlers.telegram_http import AiohttpRequest
-from handlers.texts import language_of, text
+from handlers.texts import text
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def build_application(svc: BotServices) -> Application:
     settings = svc.settings
     application = (
         ApplicationBuilder()
+        .context_types(CONTEXT_TYPES)  # context.incoming: who and where, resolved once per update
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
@@ -164,8 +165,7 @@ async def _on_error(update: object, context: BotContext) -> None:
         log.error("unhandled error while handling an update", exc_info=error)
     if not isinstance(update, Update):
         return
-    user = update.effective_user
-    lang = language_of(user.language_code if user else None)
+    lang = context.incoming.language
     if update.callback_query is not None:
         try:
             await update.callback_query.answer(text(lang, "internal_error"))

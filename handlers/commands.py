@@ -24,7 +24,7 @@ from handlers.command_arguments import (
     parse_user_id,
 )
 from handlers.services import BotServices, services
-from handlers.texts import error_text, language_of, text
+from handlers.texts import error_text, text
 from handlers.update_parts import chat_of, message_of, sender_of
 from handlers.usage import CHART_WORDS, is_private, send_cost_chart
 from storage import UserRecord
@@ -47,11 +47,6 @@ COMMANDS = (
 )
 
 
-def _lang(update: Update) -> str:
-    user = update.effective_user
-    return language_of(user.language_code if user else None)
-
-
 async def _guarded(update: Update, context: BotContext) -> BotServices | None:
     """The services, for a command with a message (who may use it was checked by handlers.access)."""
     return None if update.effective_message is None else services(context)
@@ -61,7 +56,7 @@ async def on_start(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    lang = _lang(update)
+    lang = context.incoming.language
     user = await known_user(svc, sender_of(update))
     view = await svc.budgets.view(user)
     remaining = (
@@ -116,7 +111,7 @@ async def on_model(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    lang = _lang(update)
+    lang = context.incoming.language
     user = await known_user(svc, sender_of(update))
     if context.args:
         await _switch_model(update, svc, user.telegram_id, context.args[0].strip(), lang)
@@ -157,7 +152,7 @@ async def _switch_model(update: Update, svc: BotServices, user_id: int, model: s
 async def on_model_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     svc = services(context)
-    lang = _lang(update)
+    lang = context.incoming.language
     pressed = decode(query.data) if query is not None else None
     if query is None or not isinstance(pressed, ChooseModel):
         if query is not None:
@@ -182,7 +177,7 @@ async def on_balance(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    lang = _lang(update)
+    lang = context.incoming.language
     user = await known_user(svc, sender_of(update))
     view = await svc.budgets.view(user)
     period = text(lang, f"period_{svc.settings.budget_period.value}")
@@ -238,7 +233,7 @@ async def on_cost(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    lang = _lang(update)
+    lang = context.incoming.language
     message = message_of(update)
     if context.args and context.args[0].lower() in CHART_WORDS:
         await send_cost_chart(svc, message, sender_of(update))
@@ -292,7 +287,7 @@ async def on_reset(update: Update, context: BotContext) -> None:
     user = sender_of(update)
     key = conversation_key(svc, message_of(update), user.id)
     await svc.history.start_new(key)
-    await message_of(update).reply_text(text(_lang(update), "reset_done"))
+    await message_of(update).reply_text(text(context.incoming.language, "reset_done"))
 
 
 async def on_stop(update: Update, context: BotContext) -> None:
@@ -302,7 +297,7 @@ async def on_stop(update: Update, context: BotContext) -> None:
     user_id = sender_of(update).id
     chat_id = chat_of(update).id
     if not await svc.active.stop_all_of(chat_id, user_id):
-        await message_of(update).reply_text(text(_lang(update), "nothing_to_stop"))
+        await message_of(update).reply_text(text(context.incoming.language, "nothing_to_stop"))
 
 
 async def on_stop_button(update: Update, context: BotContext) -> None:
@@ -311,7 +306,7 @@ async def on_stop_button(update: Update, context: BotContext) -> None:
     if query is None or not isinstance(pressed, StopAnswer):
         return
     svc = services(context)
-    lang = _lang(update)
+    lang = context.incoming.language
     owner = await svc.active.owner(pressed.token)  # on this replica or another one
     if owner is None:
         await query.answer(text(lang, "button_expired"))  # the answer ended (or the bot restarted)
@@ -343,7 +338,7 @@ async def on_budget(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    lang = _lang(update)
+    lang = context.incoming.language
     message = message_of(update)
     if not svc.is_admin(sender_of(update).id):
         await message.reply_text(text(lang, "admin_only"))

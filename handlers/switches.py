@@ -10,7 +10,7 @@ from handlers.bot_context import BotContext
 from handlers.buttons import ToggleSearch, encode
 from handlers.chat import known_user
 from handlers.services import BotServices, services
-from handlers.texts import language_of, text
+from handlers.texts import text
 from handlers.update_parts import message_of, sender_of
 from storage import UserRecord
 
@@ -45,7 +45,7 @@ async def on_think(update: Update, context: BotContext) -> None:
     svc = await _start(update, context)
     if svc is None:
         return
-    lang = language_of(sender_of(update).language_code)
+    lang = context.incoming.language
     user = await known_user(svc, sender_of(update))
     price = svc.conversations.model_for(user)
     choice = _choice(context.args)
@@ -68,7 +68,7 @@ async def on_search(update: Update, context: BotContext) -> None:
     svc = await _start(update, context)
     if svc is None:
         return
-    lang = language_of(sender_of(update).language_code)
+    lang = context.incoming.language
     user = await known_user(svc, sender_of(update))
     choice = _choice(context.args)
     fee = format_points(svc.prices.web_search_fee_micro)
@@ -103,7 +103,7 @@ async def on_search_button(update: Update, context: BotContext) -> None:
     if query is None:
         return
     svc = services(context)
-    lang = language_of(query.from_user.language_code)
+    lang = context.incoming.language
     user = await known_user(svc, query.from_user)
     on = not user.web_search
     await svc.users.switch(user.telegram_id, web_search=on)
