@@ -2,8 +2,9 @@
 
 The check runs before every handler and must not await (handlers see updates in arrival order), so
 it reads an in-memory copy of the database's list. /allow and /deny write the database and the copy
-together: in force for the next message, without a restart. Other processes sharing the database
-pick a change up within REFRESH_SECONDS (`keep_fresh`). The rules:
+together: in force for the next message, without a restart. Other replicas sharing a PostgreSQL
+database are told by a notification and re-read it at once; each also re-reads it every
+REFRESH_SECONDS (`keep_fresh`). The rules:
 - admins (ADMIN_USER_IDS) are always allowed;
 - an admin's latest /allow or /deny of a user decides for that user, over ALLOWED_USER_IDS;
 - otherwise a user is allowed if ALLOWED_USER_IDS names them, or if nobody is listed anywhere
@@ -15,6 +16,7 @@ Only new messages are checked: an answer already being written when its asker is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -59,6 +61,7 @@ class AccessPolicy:
         self._settings = settings
         self._decisions: dict[int, bool] = {}  # the database's list, as last read or written
         self._changes = 0  # bumped by each local change, so a refresh never undoes a newer one
+        self._changed_elsewhere = asyncio.Event()
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self._settings.admin_user_ids
@@ -81,10 +84,17 @@ class AccessPolicy:
         if changes == self._changes:
             self._decisions = {entry.user_id: entry.allowed for entry in entries}
 
+    def changed_elsewhere(self) -> None:
+        """Another replica changed the list (a database notification): re-read it now."""
+        self._changed_elsewhere.set()
+
     async def keep_fresh(self, interval: float = REFRESH_SECONDS) -> None:
-        """Re-read the list forever (cancel to stop): other processes' changes arrive here."""
+        """Re-read the list forever (cancel to stop): at once when told of a change elsewhere, and
+        every `interval` anyway (a notification can be missed while reconnecting)."""
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed_elsewhere.wait(), interval)
+            self._changed_elsewhere.clear()
             try:
                 await self.load()
             except Exception as error:  # a database hiccup: keep the last list, try again later

@@ -83,6 +83,7 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
     budgets = BudgetKeeper(store, settings)
     access = AccessPolicy(store, settings)
     await access.load()
+    coordination.on_access_change(access.changed_elsewhere)  # /allow and /deny on other replicas
     services = BotServices(
         settings=settings,
         store=store,

@@ -34,6 +34,7 @@ class Coordination:
         self._listener: Any = None  # asyncpg connection
         self._turn_waiters: dict[int, set[asyncio.Event]] = {}
         self._stop_handlers: list[Callable[[str], None]] = []
+        self._access_handlers: list[Callable[[], None]] = []
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -44,6 +45,7 @@ class Coordination:
             self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
             await self._listener.add_listener(replicas.TURNS_CHANNEL, self._on_turns)
             await self._listener.add_listener(replicas.STOP_CHANNEL, self._on_stop)
+            await self._listener.add_listener(replicas.ACCESS_CHANNEL, self._on_access)
         self._pruner = asyncio.create_task(self._prune_forever())
 
     async def close(self) -> None:
@@ -66,6 +68,14 @@ class Coordination:
     def _on_stop(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         for handler in self._stop_handlers:
             handler(payload)
+
+    def _on_access(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
+        for handler in self._access_handlers:
+            handler()
+
+    def on_access_change(self, handler: Callable[[], None]) -> None:
+        """`handler()` runs when an admin on any replica (this one too) allowed or denied a user."""
+        self._access_handlers.append(handler)
 
     def on_stop_signal(self, handler: Callable[[str], None]) -> None:
         """`handler(token)` runs when any replica asks to stop an answer (ours or not)."""

@@ -22,6 +22,7 @@ from storage.utc import utc_now
 
 TURNS_CHANNEL = "kimi_turns"  # payload: the chat id whose queue moved
 STOP_CHANNEL = "kimi_stop"  # payload: the token of the answer to stop
+ACCESS_CHANNEL = "kimi_access"  # payload: the user id an admin allowed or denied
 
 
 def _owner_dead(column: str = "owner") -> str:
@@ -162,6 +163,14 @@ async def active_tokens(session: AsyncSession, chat_id: int, user_id: int) -> li
 
 async def notify_stop(session: AsyncSession, token: str) -> None:
     await _sql(session, "SELECT pg_notify(:channel, :payload)", channel=STOP_CHANNEL, payload=token)
+
+
+async def notify_access(session: AsyncSession, user_id: int) -> None:
+    """Tell every replica the allow-list changed (delivered when the transaction commits)."""
+    if _postgres(session):
+        await _sql(
+            session, "SELECT pg_notify(:channel, :payload)", channel=ACCESS_CHANNEL, payload=str(user_id)
+        )
 
 
 async def prune_dead_active(session: AsyncSession) -> None:

@@ -25,6 +25,7 @@ from storage import (
     inflight,
     ledger,
     migrate,
+    replicas,
     usage_reports,
     users,
 )
@@ -472,6 +473,7 @@ class Store:
     async def set_access(self, user_id: int, allowed: bool, changed_by: int | None) -> None:
         async with self._writing() as session:
             await access.decide(session, user_id, allowed, changed_by)
+            await replicas.notify_access(session, user_id)
 
     async def access_of(self, user_id: int) -> tuple[bool | None, bool]:
         """(the database's decision for this user or None, whether it allows anyone at all)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.access import AccessPolicy
 from bot.settings import Settings
-from storage import Store
+from storage import Coordination, Store
 
 ADMIN, LISTED, OTHER = 1, 2, 3
 
@@ -47,3 +49,34 @@ async def test_another_process_sees_a_change_at_its_next_refresh(store: Store) -
     assert there.allows(OTHER)
     listing = await there.listing()
     assert listing.allowed_by_admins == [OTHER] and listing.from_settings == {LISTED}
+
+
+async def test_replicas_on_postgresql_hear_of_a_change_at_once(pg_url: str) -> None:
+    """Two processes' policies on one PostgreSQL: the other one re-reads on the notification,
+    long before its periodic refresh (an hour here) would."""
+    here_store, there_store = Store(pg_url), Store(pg_url)
+    await here_store.start()
+    await there_store.start()
+    listener = Coordination(there_store)
+    await listener.start()
+    try:
+        here = AccessPolicy(here_store, settings(allowed_user_ids=str(LISTED)))
+        there = AccessPolicy(there_store, settings(allowed_user_ids=str(LISTED)))
+        await here.load()
+        await there.load()
+        changed = asyncio.Event()
+        listener.on_access_change(there.changed_elsewhere)
+        listener.on_access_change(changed.set)
+        refresher = asyncio.create_task(there.keep_fresh(interval=3600))
+        await here.allow(OTHER, by=ADMIN)
+        await asyncio.wait_for(changed.wait(), 10)
+        for _ in range(500):  # the refresher's read follows the notification
+            if there.allows(OTHER):
+                break
+            await asyncio.sleep(0.01)
+        assert there.allows(OTHER)
+        refresher.cancel()
+    finally:
+        await listener.close()
+        await here_store.close()
+        await there_store.close()
