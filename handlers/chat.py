@@ -288,10 +288,10 @@ def refusal_text(outcome: TurnOutcome, lang: str) -> str:
 
 async def alert_admins(context: BotContext, svc: BotServices) -> None:
     """Tell admins the Kimi account needs topping up; at most once an hour."""
-    last = context.application.bot_data.get("quota_alert_at")
+    last = svc.quota_alerted_at
     if last is not None and time.monotonic() - last < 3600:
         return
-    context.application.bot_data["quota_alert_at"] = time.monotonic()
+    svc.quota_alerted_at = time.monotonic()
     for admin_id in svc.settings.admin_user_ids:
         try:
             admin = await svc.users.find(admin_id)

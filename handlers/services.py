@@ -65,6 +65,7 @@ class BotServices:
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
     shutting_down: bool = False  # set once the grace is over: answers that start now end at once
     handled: HandledUpdates = field(default_factory=HandledUpdates)  # which updates are done
+    quota_alerted_at: float | None = None  # when admins were last told the Kimi account is empty
 
     def is_admin(self, user_id: int) -> bool:
         return self.access.is_admin(user_id)
