@@ -43,7 +43,7 @@ async def get(url: str) -> tuple[int, str]:
 
 @contextlib.asynccontextmanager
 async def replicas(
-    tmp_path: Path, tg: FakeTelegram, kimi: FakeKimi, database_url: str, count: int = 2
+    tmp_path: Path, tg: FakeTelegram, kimi: FakeKimi, database_url: str, count: int = 2, **env: str
 ) -> AsyncIterator[tuple[RoundRobinProxy, list[BotProcess]]]:
     async with RoundRobinProxy() as proxy, contextlib.AsyncExitStack() as stack:
         bots = []
@@ -61,6 +61,7 @@ async def replicas(
                 WEBHOOK_LISTEN=f"127.0.0.1:{port}",
                 STREAM_MODE="edit",
                 BUDGET_PERIOD="total",
+                **env,
             )
             bot.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
             await stack.enter_async_context(bot)
@@ -175,3 +176,41 @@ async def test_two_replicas_streaming_into_one_group_get_no_429(
         questions = [u["update_id"] for u in tg.updates_delivered if "message" in u]
         assert {proxy.backends_of(q)[0] for q in questions} == {0, 1}  # one answer per replica
         tg.assert_no_flood()
+
+
+async def test_buttons_work_whichever_replica_gets_them(
+    tmp_path: Path, tg: FakeTelegram, fake_kimi: FakeKimi, pg_url: str
+):
+    from tests.test_e2e_documents_helpers import make_pdf
+
+    async with replicas(tmp_path, tg, fake_kimi, pg_url, DOCUMENT_CONFIRM_THRESHOLD="0") as (proxy, _bots):
+        alice = tg.user(first_name="Alice")
+
+        def last_update() -> int:
+            return max(u["update_id"] for u in tg.world.updates + tg.updates_delivered)
+
+        # The model keyboard: /model on one replica, the button on the other.
+        await tg.send_text(alice, "/model")
+        listing = await tg.wait_for_message(alice.id, lambda m: "model:kimi-k2-thinking" in m.callback_data)
+        listed_by = last_update()
+        await tg.press_button(alice, listing, "model:kimi-k2-thinking")
+        pressed = last_update()
+        await tg.wait_for_message(alice.id, lambda m: "kimi-k2-thinking" in (m.text or "") and not m.buttons)
+        assert proxy.backends_of(listed_by) != proxy.backends_of(pressed)
+        fake_kimi.script(Reply(content="Thinking model here."))
+        await tg.send_text(alice, "Which model?")
+        await tg.wait_for_message(alice.id, lambda m: "Thinking model here" in (m.text or ""), timeout=30)
+        assert fake_kimi.chat_requests[-1].json["model"] == "kimi-k2-thinking"
+
+        # A document's confirmation: asked by one replica, confirmed on the other (from the database).
+        fake_kimi.script(Reply(content="Otters are playful."))
+        await tg.send_document(alice, make_pdf("Otters hold hands"), "report.pdf")
+        sent_by = last_update()
+        ask = await tg.wait_for_message(
+            alice.id, lambda m: any(d.startswith("doc:yes:") for d in m.callback_data), timeout=30
+        )
+        yes = next(d for d in ask.callback_data if d.startswith("doc:yes:"))
+        await tg.press_button(alice, ask, yes)
+        confirmed = last_update()
+        await tg.wait_for_message(alice.id, lambda m: m.visible_text == "Otters are playful.", timeout=30)
+        assert proxy.backends_of(sent_by) != proxy.backends_of(confirmed)
