@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -55,6 +56,8 @@ CONTEXT_SAFETY_TOKENS = 256
 # (estimate_text_tokens) never counts more than 3 characters a token, so older history than this
 # could not be offered anyway, and reading it would only cost time (3,000 turns: ~200 ms).
 HISTORY_CHARS_PER_TOKEN = 3
+# A wait for Kimi's slots this long (seconds) is told to the user.
+QUEUED_NOTICE_AFTER = 2.0
 SEARCH_ALLOWANCE = SearchAllowance()
 
 
@@ -93,6 +96,13 @@ class TurnStarted:
     """The turn has its place (earlier turns of the conversation are done) and its budget."""
 
     model: str
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Kimi's slots are all taken (the account's limits): the answer starts in about `seconds`."""
+
+    seconds: int
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,7 @@ class TurnFinished:
     outcome: TurnOutcome
 
 
-TurnEvent = TurnStarted | ThinkingDelta | AnswerDelta | SearchingWeb | TurnFinished
+TurnEvent = TurnStarted | Queued | ThinkingDelta | AnswerDelta | SearchingWeb | TurnFinished
 
 
 @dataclass
@@ -219,6 +229,8 @@ class _Answer:
     ) -> AsyncGenerator[TurnEvent, None]:
         price, plan, progress = self.price, self.plan, self.progress
         allowance = SEARCH_ALLOWANCE if plan.web_search else None
+        if (wait := self.kimi.queue_wait_estimate()) >= QUEUED_NOTICE_AFTER:
+            yield Queued(math.ceil(wait))
         stream = self.kimi.stream_chat(
             price.model,
             messages,
@@ -519,6 +531,7 @@ class Conversations:
 __all__ = [
     "AnswerDelta",
     "ConversationKey",
+    "Queued",
     "Conversations",
     "SearchingWeb",
     "ThinkingDelta",

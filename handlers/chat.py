@@ -16,6 +16,7 @@ from bot.settings import GroupContext, StreamMode
 from bot.turn import (
     AnswerDelta,
     ConversationKey,
+    Queued,
     SearchingWeb,
     ThinkingDelta,
     TurnFinished,
@@ -91,7 +92,11 @@ async def answer(
         place.leave()
         await message.reply_text(text(lang, "empty_message"))
         return None
+    active = ActiveAnswer(sender.id, message.chat.id)
+    streamer = make_streamer(context, svc, quote or message, lang, active)
     try:
+        # A sign of life before any work: in a burst the turn's first steps queue for a while.
+        await streamer.announce()
         user = await known_user(svc, sender)
     except BaseException:
         place.leave()
@@ -105,7 +110,6 @@ async def answer(
         preamble=preamble,
         reply_to=message.message_id,
     )
-    active = ActiveAnswer(sender.id, message.chat.id)
     try:
         await svc.active.add(active)
     except BaseException:
@@ -113,7 +117,6 @@ async def answer(
         raise
     if svc.shutting_down:
         active.end(StopReason.SHUTDOWN)  # arrived after the grace: say so rather than start
-    streamer = make_streamer(context, svc, quote or message, lang, active)
     outcome: TurnOutcome | None = None
     timer = TurnTimer(svc)
     try:
@@ -128,6 +131,8 @@ async def answer(
                     streamer.add_thinking(event.text)
                 elif isinstance(event, SearchingWeb):
                     streamer.set_searching()
+                elif isinstance(event, Queued):
+                    await streamer.show_notice(text(lang, "queued", seconds=event.seconds))
                 elif isinstance(event, TurnFinished):
                     outcome = event.outcome
         if outcome is not None:

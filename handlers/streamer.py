@@ -112,26 +112,42 @@ class ReplyStreamer:
     # Called once when Telegram answers 403 (blocked, kicked, chat gone): the answer should end.
     on_chat_gone: Callable[[], None] | None = None
     _final_request: tuple[str | None, str, InlineKeyboardMarkup | None] = (None, "…", None)
+    _announced: bool = False
 
     # --- feeding ---------------------------------------------------------------------------------
+
+    async def announce(self) -> None:
+        """A sign of life as soon as the question arrives, before any work on it: an empty draft
+        (Telegram shows "Thinking…") or the typing action. Neither counts toward flood limits."""
+        self._announced = True
+        if self.use_draft:
+            try:
+                await self._send_draft(RenderedMessage("", ()))
+                return
+            except Forbidden as error:
+                self._chat_gone(error)
+                return
+            except TelegramError as error:
+                log.info("drafts refused in chat %s (%s); using edits", self.placement.chat_id, error)
+                self.draft_failed = True
+        await self._typing()
+
+    async def show_notice(self, notice: str) -> None:
+        """A line shown in the draft while nothing is written yet (e.g. waiting for Kimi's slots);
+        the answer replaces it. In chats without drafts the typing action has to do."""
+        if self.use_draft and not self.draft_failed and not self.answer and not self.reasoning:
+            with contextlib.suppress(TelegramError):
+                await self._send_draft(RenderedMessage(notice, ()))
 
     async def start(self) -> None:
         chat_id = self.placement.chat_id
         if is_group_chat(chat_id):
             self.guard.reserve(chat_id)  # the final message must always find a slot
             self._reserved = True
-        if self.use_draft:
-            # An empty draft shows Telegram's own "Thinking…" at once.
-            try:
-                await self._send_draft(RenderedMessage("", ()))
-            except Forbidden as error:
-                self._chat_gone(error)
-                return
-            except TelegramError as error:
-                log.info("drafts refused in chat %s (%s); using edits", chat_id, error)
-                self.draft_failed = True
-        if not self.use_draft or self.draft_failed:
-            await self._typing()
+        if not self._announced:
+            await self.announce()
+        if self._finished:
+            return  # the chat is gone (blocked, kicked)
         self._pump = asyncio.create_task(self._run_pump(), name=f"stream-{chat_id}")
 
     def add_answer(self, text: str) -> None:

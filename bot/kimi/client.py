@@ -43,6 +43,11 @@ class KimiClient:
         self._models_due_at = 0.0
         self._models_lock = asyncio.Lock()
 
+    def queue_wait_estimate(self) -> float:
+        """Roughly how many seconds a chat asking now would wait for a free upstream slot (the
+        account's concurrency and per-minute limits), so the user can be told; 0 if none."""
+        return self._transport.queue_wait_estimate()
+
     async def start(self) -> None:
         await self._transport.start()
 

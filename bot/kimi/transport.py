@@ -48,6 +48,10 @@ class Transport:
             sleep=sleep,
         )
 
+    def queue_wait_estimate(self) -> float:
+        """Roughly how long a request asking now would wait for the client-side limits."""
+        return self._limiter.wait_estimate()
+
     async def start(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
