@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from bot.vision import content_image_tokens, content_text, user_content
 
 # A request's own overhead (roles, separators) per message, in tokens; generous on purpose.
 PER_MESSAGE_OVERHEAD = 8
@@ -44,17 +46,26 @@ def estimate_text_tokens(text: str) -> int:
     return (ascii_chars + 2) // 3 + (len(text) - ascii_chars)
 
 
-def estimate_message_tokens(message: dict[str, str]) -> int:
-    texts = (value for key, value in message.items() if key in ("content", "reasoning_content"))
-    return PER_MESSAGE_OVERHEAD + sum(estimate_text_tokens(text) for text in texts)
+def estimate_message_tokens(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    texts = (content_text(content), str(message.get("reasoning_content") or ""))
+    # Pictures count by their size (an upper bound of Kimi's tiles), never by their base64 text.
+    return (
+        PER_MESSAGE_OVERHEAD
+        + sum(estimate_text_tokens(text) for text in texts)
+        + content_image_tokens(content)
+    )
 
 
 def estimate_messages_tokens(messages: Sequence[dict[str, str]]) -> int:
     return sum(estimate_message_tokens(message) for message in messages)
 
 
-def as_api_message(message: StoredMessage) -> dict[str, str]:
-    payload = {"role": message.role, "content": message.content}
+def as_api_message(message: StoredMessage, vision: bool = False) -> dict[str, Any]:
+    """The stored message as Kimi takes it; its pictures as image parts only if `vision`."""
+    images = getattr(message, "images", ())
+    content = user_content(message.content, images, vision) if images else message.content
+    payload: dict[str, Any] = {"role": message.role, "content": content}
     # Kimi asks for reasoning to be echoed back unchanged; a thinking model uses or ignores it.
     if message.role == "assistant" and message.reasoning:
         payload["reasoning_content"] = message.reasoning
@@ -83,6 +94,7 @@ def fit_window(
     token_budget: int,
     keep_reasoning: bool = False,
     measure: Callable[[Sequence[dict[str, str]]], int] = estimate_messages_tokens,
+    vision: bool = False,
 ) -> Window:
     """The system prompt, as many recent turns as fit in `token_budget`, then the new messages.
 
@@ -96,7 +108,7 @@ def fit_window(
     kept: list[list[dict[str, str]]] = []
     used = fixed
     for turn in reversed(turns):
-        payload = [as_api_message(message) for message in turn]
+        payload = [as_api_message(message, vision) for message in turn]
         if not keep_reasoning:
             payload = [{k: v for k, v in item.items() if k != "reasoning_content"} for item in payload]
         cost = measure(payload)

@@ -14,6 +14,7 @@ import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
 from bot.charging import Bill, Charge, billed_or_estimated
@@ -43,7 +44,17 @@ from bot.settings import Settings
 from bot.shared_turns import SharedPlace, current_arrival, turn_key_text
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
 from bot.turn_locks import Place, TurnQueue
-from storage import Coordination, MessageRecord, NewInflightTurn, NewMessage, Purpose, Store, UserRecord
+from bot.vision import user_content
+from storage import (
+    Coordination,
+    MessageRecord,
+    NewInflightTurn,
+    NewMessage,
+    Purpose,
+    Store,
+    StoredImage,
+    UserRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +100,9 @@ class TurnRequest:
     preamble: tuple[NewMessage, ...] = ()
     model: str | None = None  # overrides the user's model for this turn
     reply_to: int | None = None  # the question's message: where to answer after a crash
+    # Pictures shown with this message (prepared by bot.images): image parts for a vision model,
+    # kept with the message for follow-up questions until /reset.
+    images: tuple[StoredImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -307,7 +321,8 @@ class _Answer:
         outcome.completion_tokens = sum(usage.completion_tokens for usage in usages)
         messages: list[NewMessage] = []
         if content or reasoning:
-            messages = [*request.preamble, NewMessage(role="user", content=request.text)]
+            question = NewMessage(role="user", content=request.text, images=request.images)
+            messages = [*request.preamble, question]
             messages.append(
                 NewMessage(
                     role="assistant",
@@ -385,8 +400,12 @@ class Conversations:
         conversation = await self._store.active_conversation(
             request.key.chat_id, request.key.user_id, request.key.thread_id
         )
-        new_messages = [{"role": m.role, "content": m.content} for m in request.preamble]
-        new_messages.append({"role": "user", "content": request.text})
+        new_messages: list[dict[str, Any]] = [
+            {"role": m.role, "content": m.content} for m in request.preamble
+        ]
+        new_messages.append(
+            {"role": "user", "content": user_content(request.text, request.images, price.vision)}
+        )
 
         max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
         allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
@@ -499,7 +518,12 @@ class Conversations:
         """
         system = self._settings.system_prompt
         by_bound = fit_window(
-            system, history, new_messages, token_budget=allowed - PER_REQUEST_TOKENS, measure=messages_bound
+            system,
+            history,
+            new_messages,
+            token_budget=allowed - PER_REQUEST_TOKENS,
+            measure=messages_bound,
+            vision=price.vision,
         )
         bound = PER_REQUEST_TOKENS + by_bound.estimated_tokens
         if by_bound.dropped_turns == 0 and bound <= allowed:
@@ -507,7 +531,7 @@ class Conversations:
         budget = allowed
         window, counted = by_bound, None
         for _ in range(3):
-            window = fit_window(system, history, new_messages, token_budget=budget)
+            window = fit_window(system, history, new_messages, token_budget=budget, vision=price.vision)
             counted = await self._count_tokens(price.model, window)
             if counted is None:
                 return by_bound, bound, bound  # no count from Kimi: the bound decides alone

@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import access_commands, chat, commands, documents, groups, switches, unsupported, usage
+from handlers import access_commands, chat, commands, documents, groups, photos, switches, unsupported, usage
 from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import CONTEXT_TYPES, BotContext
 from handlers.buttons import ChooseModel, ConfirmSummary, ShowCostChart, StopAnswer, ToggleSearch, pressed
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 # Bot API 10.3's stopped_message_generation (the draft's stop control) is unknown to PTB's list.
 ALLOWED_UPDATES = [*Update.ALL_TYPES, "stopped_message_generation"]
 NEW_MESSAGES = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
-# Photos are read too (text in images is extracted). A GIF comes as an animation that also carries a
-# document: it is no file to read.
+# Pictures go to vision models, or have their text read (handlers/photos.py). A GIF comes as an
+# animation that also carries a document: it is no file to read.
 FILES = (filters.Document.ALL & ~filters.ANIMATION) | filters.PHOTO
 
 
@@ -94,10 +94,10 @@ def register_handlers(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(switches.on_search_button, pattern=pressed(ToggleSearch)))
     application.add_handler(CallbackQueryHandler(usage.on_chart_button, pattern=pressed(ShowCostChart)))
     application.add_handler(
-        MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, documents.on_document)
+        MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, photos.on_private_file)
     )
     application.add_handler(
-        MessageHandler(NEW_MESSAGES & filters.ChatType.GROUPS & FILES, documents.on_group_document)
+        MessageHandler(NEW_MESSAGES & filters.ChatType.GROUPS & FILES, photos.on_group_file)
     )
     application.add_handler(
         MessageHandler(

@@ -33,7 +33,7 @@ from handlers.delivery import describe, is_transient
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
 from handlers.texts import error_text, language_of, text
-from storage import NewMessage, Purpose, UserRecord
+from storage import NewMessage, Purpose, StoredImage, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,14 @@ async def answer(
     purpose: Purpose = "chat",
     quote: Message | None = None,
     place: TurnPlace | None = None,
+    images: tuple[StoredImage, ...] = (),
+    note: str | None = None,
 ) -> TurnOutcome | None:
     """Run one turn for `message` and stream its answer into the chat (quoting `quote` in groups).
 
     `place`: the conversation queue place, when the caller took it on arrival and awaited other
-    work since (a document is read first); it is left when the answer is done."""
+    work since (a document is read first); it is left when the answer is done. `images`: pictures
+    shown with the question; `note`: a line to add under the answer."""
     sender = message.from_user
     if sender is None:
         if place is not None:
@@ -109,6 +112,7 @@ async def answer(
         purpose=purpose,
         preamble=preamble,
         reply_to=message.message_id,
+        images=images,
     )
     try:
         await svc.active.add(active)
@@ -136,7 +140,7 @@ async def answer(
                 elif isinstance(event, TurnFinished):
                     outcome = event.outcome
         if outcome is not None:
-            await show_outcome(context, svc, message, streamer, outcome, lang, active.reason)
+            await show_outcome(context, svc, message, streamer, outcome, lang, active.reason, note)
     except TelegramError as error:
         # Expected (blocked, kicked, a definitive refusal): one line, no traceback.
         log.warning("could not deliver the answer in chat %s: %s", message.chat.id, describe(error))
@@ -213,6 +217,7 @@ async def show_outcome(
     outcome: TurnOutcome,
     lang: str,
     stop_reason: StopReason | None = None,
+    extra_note: str | None = None,
 ) -> None:
     status = outcome.status
     if status is TurnStatus.REFUSED:
@@ -234,6 +239,7 @@ async def show_outcome(
     notes = [
         outcome_note(outcome, lang, stop_reason),
         *await budget_notes(svc, message.from_user, outcome, lang),
+        extra_note,
     ]
     note = "\n".join(line for line in notes if line) or None
     try:

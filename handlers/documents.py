@@ -168,7 +168,7 @@ async def summarise_document(
         pass
     try:
         document = await svc.document_reader.read(
-            telegram_document.file_unique_id, name, lambda: _download(context, telegram_document)
+            telegram_document.file_unique_id, name, lambda: download(context, telegram_document)
         )
     except DocumentRejected as rejected:
         await asker.reply_text(text(lang, f"doc_{rejected.reason}"))
@@ -204,7 +204,7 @@ async def summarise_document(
     )
 
 
-async def _download(context: BotContext, document: Attachment) -> bytes:
+async def download(context: BotContext, document: Attachment) -> bytes:
     telegram_file = await context.bot.get_file(document.file_id)
     return bytes(await telegram_file.download_as_bytearray())
 

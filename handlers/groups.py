@@ -28,6 +28,10 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     question = addressed_text(message, context.bot)
     if question is None:
         return  # not for us: never answered, never charged
+    from handlers.photos import answer_replied_picture
+
+    if await answer_replied_picture(update, context, question):
+        return
     if await summarise_replied_document(update, context, question):
         return
     replied = message.reply_to_message

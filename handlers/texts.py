@@ -233,6 +233,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "none": "none",
         "budget_warning": "⚠️ You have used {percent}% of your budget this period ({spent} of {limit} 元点). It resets {reset}.",
         "budget_renewed": "🔄 A new budget period has begun: {limit} 元点 to spend.",
+        "photo_default_question": "Describe this picture.",
+        "photo_default_question_many": "Describe these pictures.",
+        "photo_too_large": "This picture is too large (more than 20 MB or 50 megapixels). Please send a smaller one.",
+        "photo_unreadable": "I couldn't open this picture. Please send it as a JPEG, PNG, WebP or GIF.",
+        "photo_vision_hint": "👁 {model} read only the text in the picture. A vision model such as {vision} can see the picture itself: /model {vision}",
+        "photo_no_vision_model": "👁 {model} read only the text in the picture; no model that can see pictures is available.",
     },
     "zh": {
         "start": (
@@ -443,6 +449,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "none": "无",
         "budget_warning": "⚠️ 本期预算已用 {percent}%（{spent} / {limit} 元点）。{reset}重置。",
         "budget_renewed": "🔄 新的预算周期已开始：可用 {limit} 元点。",
+        "photo_default_question": "描述这张图片。",
+        "photo_default_question_many": "描述这些图片。",
+        "photo_too_large": "这张图片太大了（超过 20 MB 或 5000 万像素）。请发送小一些的图片。",
+        "photo_unreadable": "无法打开这张图片。请以 JPEG、PNG、WebP 或 GIF 格式发送。",
+        "photo_vision_hint": "👁 {model} 只读取了图片中的文字。视觉模型（如 {vision}）能直接看懂图片：/model {vision}",
+        "photo_no_vision_model": "👁 {model} 只读取了图片中的文字；目前没有可以看图的模型。",
     },
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, null, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -58,6 +58,16 @@ async def open_if_none(
 
 
 async def deactivate(session: AsyncSession, chat_id: int, user_id: int | None, thread_id: int | None) -> None:
+    # Pictures are kept only while their conversation is active: the history stays, the
+    # (possibly personal) photos go.
+    active_ids = select(ConversationRow.id).where(*_in_scope(chat_id, user_id, thread_id))
+    forget_images = (
+        update(MessageRow)
+        .where(col(MessageRow.conversation_id).in_(active_ids), col(MessageRow.images).is_not(None))
+        .values(images=null())
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(forget_images)
     statement = (
         update(ConversationRow)
         .where(*_in_scope(chat_id, user_id, thread_id))

@@ -99,7 +99,9 @@ async def test_an_image_without_text_is_explained(start_bot, tg: FakeTelegram, f
 
     text = await _refusal(tg, fake_kimi, bot, alice.id)
 
-    assert text == "Could not extract text from this file. Please try another format."
+    refusal, hint = text.splitlines()
+    assert refusal == "Could not extract text from this file. Please try another format."
+    assert "kimi-k2.6" in hint  # a model that could see the picture itself
 
 
 async def test_a_file_with_only_whitespace_text_is_explained(

@@ -1,4 +1,5 @@
-"""Photos (sent as photos, not files) are read like image documents: Kimi's OCR gives their text."""
+"""Photos (sent as photos, not files) with a text-only model are read like image documents: Kimi's
+OCR gives their text (tests/test_e2e_vision.py has the vision models)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ async def test_a_photo_with_a_question_is_read_and_answered(start_bot, tg: FakeT
     amy = tg.user(first_name="Amy")
     await tg.send_photo(amy, b"\xff\xd8\xff\xe0fake-jpeg-pixels" * 50, caption="How much are the noodles?")
     reply = await tg.wait_for_message(amy.id, finished(tg, amy.id, "Noodles cost"), timeout=15)
-    assert reply.visible_text == "Noodles cost 18."
+    answer, hint = [line for line in reply.visible_text.splitlines() if line.strip()]
+    assert answer == "Noodles cost 18."
+    assert "kimi-k2.6" in hint  # the default model reads only the text; a vision model is named
     messages = chat_messages(fake_kimi)
     assert messages[-1] == {"role": "user", "content": "How much are the noodles?"}
     assert "dumplings 12" in messages[-2]["content"]

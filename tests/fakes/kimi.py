@@ -26,6 +26,7 @@ the answer echoes the last user message. Tokens are counted by a simple determin
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import mimetypes
@@ -73,6 +74,48 @@ def count_tokens(text: str) -> int:
     return len(split_tokens(text))
 
 
+IMAGE_TILE = 14  # k2.5/k2.6 bill an image per 14×14-pixel tile
+MS_FILE_IMAGE_TOKENS = 1024  # an uploaded image (ms://) counts this much
+
+
+def image_tokens(url: str) -> int:
+    """Tokens of one image_url part: a tile per 14×14 pixels (sides rounded up)."""
+    if url.startswith("ms://"):
+        return MS_FILE_IMAGE_TOKENS
+    width, height = decode_data_url_image(url)
+    return -(-width // IMAGE_TILE) * -(-height // IMAGE_TILE)
+
+
+def decode_data_url_image(url: str) -> tuple[int, int]:
+    """(width, height) of a data: URL's image; ValueError if it is not a decodable png, jpeg,
+    webp or gif (Moonshot's formats)."""
+    from PIL import Image
+
+    match = re.fullmatch(r"data:image/([a-z]+);base64,([A-Za-z0-9+/=\s]+)", url, re.S)
+    if match is None:
+        raise ValueError("not a base64 image data URL")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(match.group(2), validate=False))) as image:
+            size = image.size
+            image_format = image.format
+            image.verify()
+    except Exception as error:  # noqa: BLE001 - any decoding failure is a bad image
+        raise ValueError(f"undecodable image: {type(error).__name__}") from None
+    if image_format not in ("PNG", "JPEG", "WEBP", "GIF"):
+        raise ValueError(f"unsupported image format {image_format}")
+    return size
+
+
+def _image_urls(content: Any) -> list[str]:
+    if not isinstance(content, list):
+        return []
+    return [
+        str((part.get("image_url") or {}).get("url", ""))
+        for part in content
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    ]
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -99,6 +142,7 @@ def count_prompt_tokens(
             total += search_tokens[call_id]
         else:
             total += count_tokens(_content_text(message.get("content")))
+            total += sum(image_tokens(url) for url in _image_urls(message.get("content")))
         total += count_tokens(message.get("reasoning_content") or "")
         for call in message.get("tool_calls") or ():
             function = call.get("function") or {}
@@ -470,6 +514,7 @@ class FakeKimi:
         self.files: dict[str, FakeFile] = {}
         self.in_flight = 0
         self.max_in_flight = 0
+        self.images_seen = 0  # valid image parts in chat requests
         self._replies: deque[Reply] = deque()
         self._endpoint_errors: dict[str, deque[FakeError]] = {}
         self._chat_starts: deque[float] = deque()
@@ -646,6 +691,7 @@ class FakeKimi:
             raise _Rejected(FakeError.invalid_request("Invalid request: messages must not be empty"))
         for index, message in enumerate(messages):
             _validate_message(index, message)
+        self._validate_images(model, messages)
 
         thinking_switch = body.get("thinking")
         if thinking_switch is not None and not model.fixed_sampling:
@@ -725,6 +771,41 @@ class FakeKimi:
                         )
                     )
         return thinking
+
+    def _validate_images(self, model: FakeModel, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Image parts, as Moonshot checks them: only on models that read images, and each one a
+        decodable image in a data: URL or an uploaded file (purpose image) as ms://<id>."""
+        for index, message in enumerate(messages):
+            urls = _image_urls(message.get("content"))
+            if urls and not model.supports_image_in:
+                raise _Rejected(
+                    FakeError.invalid_request(
+                        f"Invalid request: the model {model.id} does not support image input"
+                    )
+                )
+            for url in urls:
+                if url.startswith("ms://"):
+                    stored = self.files.get(url.removeprefix("ms://"))
+                    if stored is None or stored.purpose != "image":
+                        raise _Rejected(
+                            FakeError.invalid_request(
+                                f"Invalid request: file {url} not found or not an image"
+                            )
+                        )
+                    continue
+                if not url.startswith("data:"):
+                    raise _Rejected(
+                        FakeError.invalid_request(
+                            f"Invalid request: image_url at index {index} must be base64 or ms://"
+                        )
+                    )
+                try:
+                    decode_data_url_image(url)
+                except ValueError as error:
+                    raise _Rejected(
+                        FakeError.invalid_request(f"Invalid request: image at index {index}: {error}")
+                    ) from None
+                self.images_seen += 1
 
     def _validate_tool_round_trips(
         self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
@@ -909,6 +990,7 @@ class FakeKimi:
             raise _Rejected(FakeError.invalid_request("Invalid request: messages must not be empty"))
         for index, message in enumerate(messages):
             _validate_message(index, message)
+        self._validate_images(self._model(body), messages)
         return web.json_response(
             {
                 "code": 0,
@@ -1265,6 +1347,8 @@ __all__ = [
     "ScriptedToolCall",
     "count_prompt_tokens",
     "count_tokens",
+    "decode_data_url_image",
+    "image_tokens",
     "docx_text",
     "pdf_text",
     "split_tokens",

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import json
 import logging
 import time
@@ -185,6 +186,7 @@ _MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # 50 MB uploads plus the form
 
 
 DROPPED = -1  # the status of a call whose connection drop_next() cut
+_ALBUM_IDS = itertools.count(13_000_000_001)  # media_group_id values, unique per run
 
 
 @dataclass
@@ -601,6 +603,7 @@ class FakeTelegram:
         chat: Chat | int | None = None,
         reply_to: StoredMessage | JSON | int | None = None,
         thread_id: int | None = None,
+        media_group_id: str | None = None,
     ) -> JSON:
         """The user sends a photo: Telegram delivers it in several sizes, smallest first, each a file
         of its own (the thumbnail here is a stand-in of a few bytes)."""
@@ -624,6 +627,7 @@ class FakeTelegram:
             reply_to,
             thread_id,
             photo=sizes,
+            media_group_id=media_group_id,
             caption=caption_text.text if caption_text else None,
             caption_entities=caption_text.entities if caption_text else [],
         )
@@ -716,6 +720,31 @@ class FakeTelegram:
                 photo = [{"file_id": "AgACAgame", "file_unique_id": "AQADgame", "width": 640, "height": 360}]
                 return {"game": {"title": "Snake", "description": "Eat the apples", "photo": photo}}
         raise AssertionError(kind)
+
+    async def send_album(
+        self,
+        user: User,
+        photos: list[bytes],
+        caption: str | None = None,
+        chat: Chat | int | None = None,
+        reply_to: StoredMessage | JSON | int | None = None,
+    ) -> list[JSON]:
+        """The user sends several photos at once: Telegram delivers one message per photo, all
+        with the same media_group_id, the caption on the first (each may reach the bot on its own)."""
+        group_id = str(next(_ALBUM_IDS))
+        sent = []
+        for index, data in enumerate(photos):
+            sent.append(
+                await self.send_photo(
+                    user,
+                    data,
+                    caption=caption if index == 0 else None,
+                    chat=chat,
+                    reply_to=reply_to,
+                    media_group_id=group_id,
+                )
+            )
+        return sent
 
     async def edit_text(self, message: StoredMessage | JSON, text: str) -> JSON:
         """The user edits one of their messages: the bot gets an edited_message update."""

@@ -121,6 +121,7 @@ class StoredMessage:
     document: JSON | None = None
     photo: list[JSON] | None = None  # PhotoSize dicts, smallest first
     media: JSON = field(default_factory=dict)  # any other content: {"video": {...}}, {"poll": {...}}...
+    media_group_id: str | None = None  # items of one album share it
     reply_markup: JSON | None = None
     reply_to_message_id: int | None = None
     thread_id: int | None = None

@@ -128,6 +128,8 @@ class World:
         if message.photo:
             data["photo"] = [dict(size) for size in message.photo]
         data.update(copy.deepcopy(message.media))
+        if message.media_group_id is not None:
+            data["media_group_id"] = message.media_group_id
         if message.document is not None or message.photo or message.media:
             if message.document is not None:
                 data["document"] = dict(message.document)
