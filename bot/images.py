@@ -28,9 +28,11 @@ MAX_STORED_BYTES = 1024 * 1024
 JPEG_QUALITY = 85
 
 # Tokens: one per 14×14 tile (k2.5/k2.6), with each side rounded up and a tile's worth extra per
-# side for the encoder's padding, plus a fixed allowance for the image's own markers.
+# side for the encoder's padding, plus a fixed allowance for the image's own markers. Kimi's help
+# centre also speaks of a flat 1,024 tokens per image on its vision models: never less than that.
 TILE = 14
 IMAGE_OVERHEAD_TOKENS = 64
+FLAT_IMAGE_TOKENS = 1024
 
 _KIMI_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
@@ -110,7 +112,8 @@ def _encode(image: Image.Image, kind: str, **options: int) -> bytes:
 
 def image_token_bound(width: int, height: int) -> int:
     """An upper bound of what Kimi counts for a picture of this size."""
-    return (math.ceil(width / TILE) + 1) * (math.ceil(height / TILE) + 1) + IMAGE_OVERHEAD_TOKENS
+    tiles = (math.ceil(width / TILE) + 1) * (math.ceil(height / TILE) + 1)
+    return max(tiles, FLAT_IMAGE_TOKENS) + IMAGE_OVERHEAD_TOKENS
 
 
 def data_url(mime: str, base64_data: str) -> str:
