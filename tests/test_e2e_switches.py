@@ -131,3 +131,42 @@ async def test_a_budget_too_small_for_a_search_answers_without_one(
     assert "can't cover a web search" in reply.visible_text
     assert "tools" not in fake_kimi.chat_requests[-1].json
     assert not [row for row in ledger(bot, amy.id) if row["purpose"] == "search"]
+
+
+async def test_searches_beyond_a_turns_allowance_are_not_run_and_the_hold_covered_them(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    bot = await start_bot()
+    amy = tg.user(first_name="Amy")
+    await _command(tg, amy, "/search on", "on")
+    # Two searches are allowed; the model asks for a third: it is billed (Moonshot charges the
+    # tool-call response) but not run, and the answer says why it stopped.
+    fake_kimi.script(
+        Reply(web_search="first", search_tokens=200),
+        Reply(web_search="second", search_tokens=200),
+        Reply(content="Partial: ", web_search="third", search_tokens=200),
+    )
+    await tg.send_text(amy, "Dig deep.")
+    reply = await tg.wait_for_message(amy.id, finished(tg, amy.id, "more web searches"), timeout=15)
+    assert "Partial:" in reply.visible_text
+    assert len(fake_kimi.chat_requests) == 3  # no fourth request carried the third search
+    assert fake_kimi.pending_replies == 0
+    rows = ledger(bot, amy.id)
+    [fees] = [row for row in rows if row["purpose"] == "search"]
+    assert fees["web_search_calls"] == 3
+    charged = sum(row["cost_micro"] for row in rows)
+    held = _query_one(bot, "SELECT amount_micro FROM reservations ORDER BY id DESC LIMIT 1")
+    assert charged <= held  # the reservation was a true upper bound
+
+    # Results larger than the allowance's tokens are not fetched either.
+    fake_kimi.script(Reply(content="Without it.", web_search="huge", search_tokens=50_000))
+    await tg.send_text(amy, "Everything about everything?")
+    await tg.wait_for_message(amy.id, finished(tg, amy.id, "Without it."), timeout=15)
+    assert len(fake_kimi.chat_requests) == 4
+
+
+def _query_one(bot, sql: str) -> int:  # noqa: ANN001
+    import sqlite3
+
+    with sqlite3.connect(bot.services.store.database_url.database) as connection:
+        return int(connection.execute(sql).fetchone()[0])
