@@ -34,6 +34,8 @@ TILE = 14
 IMAGE_OVERHEAD_TOKENS = 64
 FLAT_IMAGE_TOKENS = 1024
 
+HEADER_PREFIX_CHARS = 64 * 1024  # base64 characters (48 KB) read to find a kept picture's size
+
 _KIMI_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -123,9 +125,12 @@ def data_url(mime: str, base64_data: str) -> str:
 def stored_image_tokens(base64_data: str) -> int:
     """The token bound of a kept picture, from its size in its header (no full decode). An
     unreadable one counts as the largest picture that is ever sent."""
-    try:
-        with Image.open(io.BytesIO(base64.b64decode(base64_data))) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        width = height = MAX_SIDE
-    return image_token_bound(width, height)
+    # Called for every kept picture on every turn: the header is near the start, so a prefix is
+    # decoded first (a multiple of 4 base64 characters), the whole picture only if that fails.
+    for prefix in (base64_data[:HEADER_PREFIX_CHARS], base64_data):
+        try:
+            with Image.open(io.BytesIO(base64.b64decode(prefix))) as image:
+                return image_token_bound(*image.size)
+        except (UnidentifiedImageError, OSError, ValueError):
+            continue
+    return image_token_bound(MAX_SIDE, MAX_SIDE)

@@ -197,3 +197,31 @@ async def test_a_group_picture_mentioning_the_bot_and_a_reply_to_a_picture(
     question = fake_kimi.chat_requests[-1].json["messages"][-1]
     assert len(image_urls(question)) == 1 and text_of(question) == "which colour?"
     assert len(fake_kimi.chat_requests) == 2
+
+
+async def test_a_group_album_mentioning_the_bot_and_a_picture_replying_to_it(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    await start_bot(default_model="kimi-k2.6")
+    group = tg.group(bot_status="administrator")  # an admin bot sees every picture of an album
+    li = tg.user(first_name="Li", language_code="zh")
+    fake_kimi.script(Reply(content="两只猫。"))
+    await tg.send_album(
+        li,
+        [picture(colour="gray"), picture(colour="white")],
+        caption=f"@{tg.bot.username} 这是什么？",
+        chat=group,
+    )
+    answer = await tg.wait_for_message(group.id, finished(tg, group.id, "两只猫"), timeout=15)
+    question = fake_kimi.chat_requests[-1].json["messages"][-1]
+    assert len(image_urls(question)) == 2 and text_of(question) == "这是什么？"
+
+    # An album nobody addressed to the bot is not answered, even though an admin bot sees it.
+    await tg.send_album(li, [picture(colour="red"), picture(colour="blue")], chat=group)
+    # A picture sent in reply to the bot's answer is for the bot, without a mention.
+    fake_kimi.script(Reply(content="这只是黑色的。"))
+    await tg.send_photo(li, picture(colour="black"), caption="这只呢？", chat=group, reply_to=answer)
+    await tg.wait_for_message(group.id, finished(tg, group.id, "黑色"), timeout=15)
+    question = fake_kimi.chat_requests[-1].json["messages"][-1]
+    assert len(image_urls(question)) == 1 and text_of(question) == "这只呢？"
+    assert len(fake_kimi.chat_requests) == 2
