@@ -74,6 +74,11 @@ def prepare_image(data: bytes) -> PreparedImage:
             if mime is not None and fits:
                 image.verify()  # the bytes go as they are, so they must decode
                 return PreparedImage(mime, data, width, height)
+            if image.format == "JPEG" and max(width, height) > MAX_SIDE:
+                # Let the JPEG decoder scale down by 1/2, 1/4… while decoding (never below the
+                # target): a 24 MP photo is then decoded at a quarter of the pixels.
+                scale = MAX_SIDE / max(width, height)
+                image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
             image.load()
             return _reencode(image)
     except ImageRejected:

@@ -69,3 +69,8 @@ def test_the_token_bound_is_never_below_the_tiles(size):
     # The request bound counts the picture by its pixels, not by its base64 text.
     part = [{"type": "image_url", "image_url": {"url": url}}]
     assert content_bound(part) == image_token_bound(*size)
+
+
+def test_a_large_jpeg_is_decoded_scaled_and_still_reaches_the_full_target_size():
+    prepared = prepare_image(encoded(Image.new("RGB", (6000, 4000), "green"), "JPEG"))
+    assert (prepared.mime, prepared.width, prepared.height) == ("image/jpeg", MAX_SIDE, 1365)
