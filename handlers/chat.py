@@ -255,9 +255,17 @@ async def show_outcome(
         await svc.history.shown_as(outcome.assistant_message_id, ids)
 
 
-def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None = None) -> str | None:
-    from handlers.switches import search_notes
+def search_notes(lang: str, search_skipped: bool, search_limited: bool, searches: int) -> list[str]:
+    """Lines added under an answer about its web search."""
+    notes = []
+    if search_skipped:
+        notes.append(text(lang, "note_search_skipped"))
+    if search_limited:
+        notes.append(text(lang, "note_search_limited", searches=searches))
+    return notes
 
+
+def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None = None) -> str | None:
     notes = search_notes(lang, outcome.search_skipped, outcome.search_limited, outcome.searches)
     status_note = _status_note(outcome, lang, stop_reason)
     if status_note:

@@ -24,6 +24,7 @@ from handlers.command_arguments import (
     parse_user_id,
 )
 from handlers.services import BotServices, services
+from handlers.switches import search_button
 from handlers.texts import error_text, text
 from handlers.update_parts import chat_of, message_of, sender_of
 from handlers.usage import CHART_WORDS, is_private, send_cost_chart
@@ -132,8 +133,6 @@ async def on_model(update: Update, context: BotContext) -> None:
         for p in models
         if fits(ChooseModel(p.model))
     ]
-    from handlers.switches import search_button
-
     keyboard.append([search_button(lang, user.web_search)])
     await message_of(update).reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
 

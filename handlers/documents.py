@@ -15,7 +15,7 @@ from bot.budget import Refused
 from bot.documents import Document, DocumentRejected, SummaryPlan, check_document
 from bot.kimi import KimiError
 from bot.pricing import format_points
-from bot.turn import TurnPlace
+from bot.turn import TurnOutcome, TurnPlace, TurnStatus
 from handlers.bot_context import BotContext
 from handlers.buttons import ConfirmSummary, decode, encode
 from handlers.chat import answer, conversation_key, known_user, refusal_text
@@ -352,8 +352,6 @@ async def _run_summary(
             await pending.asker.reply_text(error_text(lang, error))
             return
         if isinstance(result, Refused):
-            from bot.turn import TurnOutcome, TurnStatus
-
             outcome = TurnOutcome(
                 TurnStatus.REFUSED,
                 pending.plan.price.model,

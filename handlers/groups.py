@@ -13,6 +13,7 @@ from handlers.access import group_allowed
 from handlers.bot_context import BotContext
 from handlers.chat import answer
 from handlers.documents import summarise_replied_document
+from handlers.photos import answer_replied_picture
 from handlers.services import services
 from handlers.texts import language_of, text
 from handlers.triggers import addressed_text
@@ -28,8 +29,6 @@ async def on_group_text(update: Update, context: BotContext) -> None:
     question = addressed_text(message, context.bot)
     if question is None:
         return  # not for us: never answered, never charged
-    from handlers.photos import answer_replied_picture
-
     if await answer_replied_picture(update, context, question):
         return
     if await summarise_replied_document(update, context, question):

@@ -110,13 +110,3 @@ async def on_search_button(update: Update, context: BotContext) -> None:
     await query.answer(text(lang, "search_set", state=_state(lang, on)))
     if isinstance(query.message, Message):  # not an old message Telegram no longer shows
         await query.message.reply_text(_search_set_text(svc, user, on, lang))
-
-
-def search_notes(lang: str, search_skipped: bool, search_limited: bool, searches: int) -> list[str]:
-    """Lines added under an answer about its web search."""
-    notes = []
-    if search_skipped:
-        notes.append(text(lang, "note_search_skipped"))
-    if search_limited:
-        notes.append(text(lang, "note_search_limited", searches=searches))
-    return notes
