@@ -97,7 +97,7 @@ class BudgetKeeper:
         """Reserve the worst case of a call, capping its output to what the budget affords.
 
         inflight_turn: the turn the call is for, recorded with the hold (see bot.checkpoints)."""
-        min_useful = min(max_tokens, min_useful_tokens or self._settings.min_useful_output_tokens)
+        min_useful = min(max_tokens, min_useful_tokens or self._settings.min_output_tokens)
         limit = self.limit_for(user)
         # Two attempts: a concurrent turn of the same user may take budget between read and write.
         for _ in range(2):

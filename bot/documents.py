@@ -221,7 +221,7 @@ class DocumentSummaries:
         tokens = await self._count(price.model, document)
         output = min(self._settings.max_output_tokens, SUMMARY_OUTPUT_TOKENS)
         room = price.context_length - output - estimate_text_tokens(self._settings.system_prompt) - 512
-        shortest = min(output, self._settings.min_useful_output_tokens)
+        shortest = min(output, self._settings.min_output_tokens)
         view = await self._budgets.view(user)
         if tokens + DOCUMENT_OVERHEAD_TOKENS <= room:
             estimate = price.cost_micro(tokens + DOCUMENT_OVERHEAD_TOKENS, output)

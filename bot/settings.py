@@ -71,7 +71,9 @@ class Settings(BaseSettings):
         "Answer in the language of the user's message. Be helpful, accurate and concise."
     )
     max_output_tokens: int = Field(default=4096, ge=16)
-    min_useful_output_tokens: int = Field(default=64, ge=1)
+    # The shortest answer worth starting: a budget remainder that affords fewer output tokens is
+    # refused ("budget used up") instead of starting a few-word fragment.
+    min_output_tokens: int = Field(default=256, ge=1)
     document_confirm_threshold: Decimal = Field(default=Decimal(20), ge=0)
     # On SIGTERM/SIGINT, running answers get this long to finish before they are interrupted;
     # Docker kills 10 s after SIGTERM, and interrupting and closing take about 2 s more.

@@ -80,6 +80,7 @@ class TurnStatus(StrEnum):
     FAILED = "failed"  # upstream error; see `error`
     REFUSED = "refused"  # the budget cannot pay for a useful answer; nothing was called
     TOO_LONG = "too_long"  # the new message alone does not fit the model's context
+    FILTERED = "filtered"  # Kimi's content filter ended the answer (finish_reason=content_filter)
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,8 @@ class _Answer:
                 self.status = TurnStatus.STOPPED
             elif progress.finish_reason == "length":
                 self.status = TurnStatus.TRUNCATED
+            elif progress.finish_reason == "content_filter":
+                self.status = TurnStatus.FILTERED
         except KimiIncompleteStream as error:
             self.status = TurnStatus.INCOMPLETE
             self.error = error
@@ -414,7 +417,7 @@ class Conversations:
         )
         window, context_tokens, prompt_tokens = await self._fit(price, history, new_messages, allowed)
         room = price.context_length - context_tokens - CONTEXT_SAFETY_TOKENS
-        if room < self._settings.min_useful_output_tokens:
+        if room < self._settings.min_output_tokens:
             yield TurnFinished(TurnOutcome(TurnStatus.TOO_LONG, price.model))
             return
         max_tokens = min(max_output, room)

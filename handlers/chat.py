@@ -281,6 +281,8 @@ def _status_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None
             return text(lang, "note_stopped")
         case TurnStatus.INCOMPLETE:
             return text(lang, "note_incomplete")
+        case TurnStatus.FILTERED:
+            return text(lang, "note_filtered")
         case TurnStatus.FAILED if outcome.error is not None:
             return text(lang, "note_failed_partial", error=error_text(lang, outcome.error))
         case TurnStatus.TRUNCATED:

@@ -129,15 +129,15 @@ async def test_refused_when_budget_cannot_pay_and_no_upstream_call(store: Store,
 
 
 async def test_small_budget_caps_max_tokens(store: Store, fake_kimi: FakeKimi):
-    core = Core(store, fake_kimi, default_budget=Decimal("1"))  # 1 元点 = 175 output tokens at most
+    core = Core(store, fake_kimi, default_budget=Decimal("3"))  # 3 元点 = 525 output tokens at most
     try:
-        fake_kimi.script(Reply(content="word " * 400))
+        fake_kimi.script(Reply(content="word " * 1000))
         _, outcome = await core.ask("write a lot")
         max_tokens = fake_kimi.chat_requests[-1].json["max_tokens"]
-        assert 64 <= max_tokens < 175
+        assert 256 <= max_tokens < 525  # MIN_OUTPUT_TOKENS (256) is the least worth starting
         assert outcome.status is TurnStatus.TRUNCATED and outcome.capped
         spent, reserved = await core.spent()
-        assert reserved == 0 and 0 < spent <= 1_000_000
+        assert reserved == 0 and 0 < spent <= 3_000_000
     finally:
         await core.client.close()
 
