@@ -199,7 +199,8 @@ async def test_export_is_a_csv_of_the_callers_calls_summing_to_cost(
 
 
 async def test_budget_notices_come_once_in_the_reply_footer(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
-    bot = await start_bot(default_budget="7")
+    # The 1 元点 left after the first answer must still start short answers (MIN_OUTPUT_TOKENS).
+    bot = await start_bot(default_budget="7", min_output_tokens=32)
     cai = tg.user(first_name="Cai")
     fake_kimi.script(
         Reply(content="first", usage=SIX_POINTS),
