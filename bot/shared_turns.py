@@ -46,24 +46,28 @@ class SharedPlace:
         self._finishing: asyncio.Task[None] | None = None
         # Said at once, not when the turn is entered: a document is read before its turn, and
         # until its conversation is known, the chat's other conversations would wait for it.
-        self._keyed = asyncio.ensure_future(coordination.set_turn_key(arrival.seq, turn_key))
+        self._waiter = coordination.turn_waiter(chat_id)  # before looking: no wake-up is missed
+        self._first_look = asyncio.ensure_future(
+            coordination.key_turn_and_check(arrival.seq, chat_id, turn_key)
+        )
 
     async def __aenter__(self) -> SharedPlace:
         coordination, seq = self._coordination, self._arrival.seq
+        waiter = self._waiter
         try:
-            await self._keyed
-            while True:
+            blocked = await self._first_look
+            while blocked:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), RECHECK_SECONDS)
+                coordination.drop_turn_waiter(self._chat_id, waiter)
                 waiter = coordination.turn_waiter(self._chat_id)
-                try:
-                    if not await coordination.turn_is_blocked(seq, self._chat_id, self._turn_key):
-                        return self
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(waiter.wait(), RECHECK_SECONDS)
-                finally:
-                    coordination.drop_turn_waiter(self._chat_id, waiter)
+                blocked = await coordination.turn_is_blocked(seq, self._chat_id, self._turn_key)
+            return self
         except BaseException:
             self.leave()
             raise
+        finally:
+            coordination.drop_turn_waiter(self._chat_id, waiter)
 
     async def __aexit__(self, *exc_info: object) -> None:
         # Kept until the caller leaves (after the answer's last message was delivered) or the

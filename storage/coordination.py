@@ -114,6 +114,12 @@ class Coordination:
         async with self._store._reading() as session:
             return await replicas.turn_is_blocked(session, seq, chat_id, turn_key)
 
+    async def key_turn_and_check(self, seq: int, chat_id: int, turn_key: str) -> bool:
+        """set_turn_key and a first turn_is_blocked in one transaction (one round of the pool)."""
+        async with self._store._writing() as session:
+            await replicas.set_turn_key(session, seq, turn_key)
+            return await replicas.turn_is_blocked(session, seq, chat_id, turn_key)
+
     # --- answers being streamed ---------------------------------------------------------------
 
     async def add_active(self, token: str, chat_id: int, user_id: int) -> None:
