@@ -12,7 +12,7 @@ from telegram.error import TelegramError
 
 from bot.kimi import KimiQuotaExhausted
 from bot.pricing import format_points
-from bot.settings import GroupContext, StreamMode
+from bot.settings import StreamMode
 from bot.turn import (
     AnswerDelta,
     ConversationKey,
@@ -27,6 +27,7 @@ from bot.turn import (
     TurnStatus,
 )
 from handlers.bot_context import BotContext
+from handlers.bot_context import conversation_key as key_of
 from handlers.budget_notes import budget_notes
 from handlers.buttons import StopAnswer, encode
 from handlers.delivery import describe, is_transient
@@ -42,16 +43,9 @@ log = logging.getLogger(__name__)
 
 
 def conversation_key(svc: BotServices, message: Message, user_id: int) -> ConversationKey:
-    chat = message.chat
-    if chat.type == ChatType.PRIVATE:
-        return ConversationKey(chat.id, user_id)
-    thread = message.message_thread_id if message.is_topic_message else None
-    mode = svc.settings.group_context
-    if mode is GroupContext.SHARED:
-        return ConversationKey(chat.id, None)
-    if mode is GroupContext.PER_TOPIC:
-        return ConversationKey(chat.id, None, thread)
-    return ConversationKey(chat.id, user_id)
+    """The key of a message that is not the update's own (a document's asker); else use
+    context.incoming.key."""
+    return key_of(message, user_id, svc.settings.group_context)
 
 
 async def known_user(svc: BotServices, user: User) -> UserRecord:

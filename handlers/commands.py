@@ -13,7 +13,7 @@ from bot.kimi import KimiError
 from bot.pricing import MICRO, ModelPrice, format_points
 from handlers.bot_context import BotContext
 from handlers.buttons import ChooseModel, ShowCostChart, StopAnswer, decode, encode, fits
-from handlers.chat import conversation_key, known_user
+from handlers.chat import known_user
 from handlers.command_arguments import (
     BadArgument,
     BudgetLimit,
@@ -238,8 +238,7 @@ async def on_cost(update: Update, context: BotContext) -> None:
         await send_cost_chart(svc, message, sender_of(update))
         return
     user = await known_user(svc, sender_of(update))
-    key = conversation_key(svc, message, user.telegram_id)
-    conversation = await svc.history.current(key)
+    conversation = await svc.history.current(context.incoming.conversation)
     titles = {
         "last": "cost_last",
         "conversation": "cost_conversation",
@@ -283,9 +282,7 @@ async def on_reset(update: Update, context: BotContext) -> None:
     svc = await _guarded(update, context)
     if svc is None:
         return
-    user = sender_of(update)
-    key = conversation_key(svc, message_of(update), user.id)
-    await svc.history.start_new(key)
+    await svc.history.start_new(context.incoming.conversation)
     await message_of(update).reply_text(text(context.incoming.language, "reset_done"))
 
 

@@ -22,13 +22,11 @@ from bot.settings import Settings
 from bot.turn import Conversations
 from bot.users import Users
 from handlers.active_answers import ActiveAnswer, ActiveAnswers, StopReason
-from handlers.bot_context import BotContext
+from handlers.bot_context import SERVICES_KEY, BotContext
 from handlers.delivery import Deliveries
 from handlers.flood import FloodGuard
 from handlers.progress import HandledUpdates
 from storage import Coordination, Store
-
-SERVICES_KEY = "services"
 
 __all__ = ["SERVICES_KEY", "ActiveAnswer", "BotServices", "StopReason", "services"]
 
