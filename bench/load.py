@@ -168,6 +168,7 @@ async def run_once(
         api_key=KIMI_KEY,
         max_concurrency=DEFAULT_CONCURRENCY if default else None,
         max_rpm=DEFAULT_RPM if default else None,
+        first_token_delay=0.0,  # the answer's timing is ANSWER_SECONDS, as before
     )
     async with FakeTelegram(token=BOT_TOKEN) as tg, kimi:
         kimi.script(*(Reply(content=answer, chunk_tokens=CHUNK_TOKENS, delay=delay) for _ in range(users)))

@@ -30,13 +30,23 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
+def bot_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The bot's database: SQLite in tmp_path, or with tests.harness.ON_BOTH_DATABASES a fresh
+    PostgreSQL database too (sync on purpose: it resolves the async pg_url outside the loop)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
 async def start_bot(
-    tmp_path: Path, tg: FakeTelegram, fake_kimi: FakeKimi
+    tmp_path: Path, tg: FakeTelegram, fake_kimi: FakeKimi, bot_database_url: str
 ) -> AsyncIterator[Callable[..., Any]]:
     """`bot = await start_bot(SETTING=value, ...)`: the real bot, stopped after the test."""
     running: list[RunningBot] = []
 
     async def start(**overrides: Any) -> RunningBot:
+        overrides.setdefault("database_url", bot_database_url)
         bot = RunningBot(bot_settings(tmp_path, tg, fake_kimi, **overrides), tg)
         await bot.__aenter__()
         running.append(bot)

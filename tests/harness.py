@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.settings import Settings
 from composition_root import serve
 from handlers.services import BotServices
@@ -13,6 +15,10 @@ from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram
 
 KIMI_KEY = "sk-test-secret-key-0123456789"
+
+# On an end-to-end test that uses start_bot: run it on SQLite and on PostgreSQL (a fresh database;
+# it fails in CI and skips elsewhere without a server, like every PostgreSQL test).
+ON_BOTH_DATABASES = pytest.mark.parametrize("bot_database_url", ["sqlite", "postgresql"], indirect=True)
 BOT_TOKEN = "123456:TEST-secret-bot-token"
 
 

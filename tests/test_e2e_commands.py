@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import ON_BOTH_DATABASES
 
 ADMIN = 4242
 
@@ -52,6 +53,7 @@ async def test_model_lists_priced_models_and_switches(start_bot, tg: FakeTelegra
     assert fake_kimi.chat_requests[-1].json["model"] == "moonshot-v1-8k"
 
 
+@ON_BOTH_DATABASES
 async def test_balance_and_cost_report_exact_points(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     bot = await start_bot(default_budget="100")
     ben = tg.user(first_name="Ben")

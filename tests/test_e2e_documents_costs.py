@@ -7,6 +7,7 @@ import re
 
 from tests.fakes.kimi import FakeKimi, Reply, count_prompt_tokens
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import ON_BOTH_DATABASES
 from tests.test_e2e_documents_helpers import (
     chat_messages,
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
@@ -23,9 +24,13 @@ def _confirmation(tg: FakeTelegram, chat_id: int):
     return tg.wait_for_message(chat_id, lambda m: any(d.startswith("doc:yes:") for d in m.callback_data))
 
 
+@ON_BOTH_DATABASES
 async def test_an_expensive_summary_waits_for_confirmation(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     bot = await start_bot(document_confirm_threshold="0.5")
-    fake_kimi.script(Reply(content="Otters are playful.", chunk_tokens=2))
+    # The summary takes a second; the press must be answered before it, not after: Telegram fails
+    # a late answerCallbackQuery ("query is too old", ~15 s; scaled down here).
+    tg.rules.callback_answer_timeout = 0.5
+    fake_kimi.script(Reply(content="Otters are playful.", chunk_tokens=2, header_delay=1.0))
     alice = tg.user()
 
     await tg.send_document(alice, make_pdf("Otters hold hands"), "report.pdf")
@@ -49,6 +54,8 @@ async def test_an_expensive_summary_waits_for_confirmation(start_bot, tg: FakeTe
     summary = await tg.wait_for_message(alice.id, finished(tg, alice.id, "Otters are playful"), timeout=15)
     assert summary.visible_text == "Otters are playful."
     assert tg.message(alice.id, ask.message_id).buttons == []  # the choice is made: buttons gone
+    await bot.caught_up()
+    assert [c.status for c in tg.calls("answerCallbackQuery")] == [200]  # answered in time
     rows = ledger(bot, alice.id)
     assert [row["purpose"] for row in rows] == ["document"]
     assert 0 < spent_micro(bot, alice.id) <= float(cost.group(1)) * 1_000_000

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes.kimi import FakeError, FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import BOT_TOKEN, KIMI_KEY
+from tests.harness import BOT_TOKEN, KIMI_KEY, ON_BOTH_DATABASES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
     ],
     ids=["content_filter", "context_overflow", "quota", "auth", "not_found"],
 )
+@ON_BOTH_DATABASES
 async def test_upstream_errors_get_a_short_clear_reply_and_cost_nothing(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, error: FakeError, expected: str
 ):
@@ -116,6 +117,7 @@ async def test_rejected_formatting_falls_back_to_plain_text(start_bot, tg: FakeT
     assert final.text == "Bold text that Telegram refuses to format."  # rendered text, no raw **
 
 
+@ON_BOTH_DATABASES
 async def test_burst_of_messages_against_a_small_budget(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     bot = await start_bot(default_budget="2", max_output_tokens=100)
     user = tg.user()

@@ -7,6 +7,7 @@ import pytest
 
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import ON_BOTH_DATABASES
 from tests.test_e2e_documents_helpers import (
     chat_messages,
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
@@ -18,6 +19,7 @@ from tests.test_e2e_documents_helpers import (
 BOT = "@kimi_test_bot"
 
 
+@ON_BOTH_DATABASES
 async def test_a_mention_is_answered_in_the_group_quoting_the_question(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
@@ -105,6 +107,7 @@ async def test_other_traffic_is_never_answered_nor_charged(
     assert ((group.id, sent["message_id"]) in seen) == (privacy == "bot is admin")
 
 
+@ON_BOTH_DATABASES
 async def test_a_member_replying_to_another_members_question_does_not_wake_the_bot(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
@@ -135,6 +138,7 @@ async def _ask(
     return chat_messages(fake_kimi)
 
 
+@ON_BOTH_DATABASES
 async def test_each_member_has_their_own_context_by_default(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     await start_bot()
     group = tg.group()

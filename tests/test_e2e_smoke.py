@@ -2,8 +2,10 @@
 
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram
+from tests.harness import ON_BOTH_DATABASES
 
 
+@ON_BOTH_DATABASES
 async def test_start_and_a_streamed_answer(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     await start_bot()
     alice = tg.user(first_name="Alice")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.fakes.kimi import FakeKimi, Reply, count_tokens, split_tokens
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import RunningBot
+from tests.harness import ON_BOTH_DATABASES, RunningBot
 
 
 async def assert_cut_charged_and_freed(
@@ -142,6 +142,7 @@ async def test_thinking_model_shows_reasoning_while_streaming_but_not_in_the_ans
     assert no_rejected_calls(tg) == []
 
 
+@ON_BOTH_DATABASES
 async def test_stop_button_keeps_the_partial_answer_and_charges_it(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):
@@ -158,6 +159,7 @@ async def test_stop_button_keeps_the_partial_answer_and_charges_it(
     await assert_cut_charged_and_freed(bot, fake_kimi, gina.id, final.text, "word " * 2000)
 
 
+@ON_BOTH_DATABASES
 async def test_stop_command_in_draft_mode(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
     bot = await start_bot()
     hank = tg.user(first_name="Hank")

@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fakes.telegram import FakeClock, FakeTelegram, FloodLimits, TelegramRules
+from tests.fakes.telegram import BotApiError, FakeClock, FakeTelegram, FloodLimits, TelegramRules
 
 pytestmark = [
     # Reading RetryAfter.retry_after as seconds is what we test; PTB warns about its future type.
@@ -316,11 +316,16 @@ async def test_forced_failures(tg, bot, alice):
     with pytest.raises(RetryAfter) as error:
         await bot.send_message(alice.id, "x")
     assert error.value.retry_after == 7
+    # As on Telegram, the chat is then in penalty: sending again at once is refused too.
+    with pytest.raises(RetryAfter):
+        await bot.send_message(alice.id, "again, at once")
+    bob = tg.user(first_name="Bob")
+    tg.private_chat(bob)
     tg.fail_next("sendMessage", "Bad Request: message is too long", status=400, times=2)
     for _ in range(2):
-        assert "message is too long" in await bad_request(bot.send_message(alice.id, "short"))
-    await bot.send_message(alice.id, "now it works")
-    assert [e.reason for e in tg.flood_errors] == ["forced"]
+        assert "message is too long" in await bad_request(bot.send_message(bob.id, "short"))
+    await bot.send_message(bob.id, "now it works")
+    assert [e.reason for e in tg.flood_errors] == ["forced", "penalty"]
 
 
 # ---------------------------------------------------------------- tokens and unknown methods
@@ -616,3 +621,27 @@ async def test_rules_are_configurable():
         assert "draft can be sent only to private chats" in await bad_request(
             bot.send_message_draft(group.id, 1, "x")
         )
+
+
+async def test_a_button_press_answered_too_late_fails_like_telegram() -> None:
+    clock = FakeClock()
+    async with FakeTelegram(clock=clock) as tg:
+        alice = tg.user()
+        chat = tg.private_chat(alice)
+        keyboard = {
+            "inline_keyboard": [[{"text": "A", "callback_data": "a"}, {"text": "B", "callback_data": "b"}]]
+        }
+        sent = await tg.api.dispatch(
+            "sendMessage", {"chat_id": chat.id, "text": "pick", "reply_markup": keyboard}
+        )
+        message = tg.message(chat, sent["message_id"])
+        on_time = await tg.press_button(alice, message, "a")
+        late = await tg.press_button(alice, message, "b")
+        assert await tg.api.dispatch("answerCallbackQuery", {"callback_query_id": on_time}) is True
+        clock.advance(15.5)
+        try:
+            await tg.api.dispatch("answerCallbackQuery", {"callback_query_id": late})
+        except BotApiError as error:
+            assert error.status == 400 and "query is too old" in error.description
+        else:
+            raise AssertionError("a 15.5 s old query was answered")

@@ -470,6 +470,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RECORD = web.RequestKey("record", RecordedRequest)
 
 
+# Moonshot's Tier 1 account limits (top-up ¥50 / $10; /work/shared/reference/kimi-api.md, "Rate
+# limits"): on by default, so a burst the bot does not pace meets 429s in tests as in production.
+TIER1_MAX_CONCURRENCY = 50
+TIER1_MAX_RPM = 200
+# Kimi's first token comes after a while (about 0.5-2 s for K2 in practice); the default is short
+# to keep the suite fast but never zero, so the bot's "before the first token" path always runs.
+DEFAULT_FIRST_TOKEN_DELAY = 0.2
+
+
 class FakeKimi:
     def __init__(
         self,
@@ -479,9 +488,11 @@ class FakeKimi:
         max_file_bytes: int = 100 * MB,
         max_files: int = 1000,
         max_total_bytes: int = 10 * 1024 * MB,
-        max_concurrency: int | None = None,
-        max_rpm: int | None = None,
+        max_concurrency: int | None = TIER1_MAX_CONCURRENCY,
+        max_rpm: int | None = TIER1_MAX_RPM,
         rpm_window: float = 60.0,
+        first_token_delay: float = DEFAULT_FIRST_TOKEN_DELAY,
+        latency: float = 0.0,
         cash_balance: Decimal = Decimal("50.00"),
         voucher_balance: Decimal = Decimal("0"),
         extraction_failure_style: Literal["http", "status"] = "http",
@@ -492,10 +503,15 @@ class FakeKimi:
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.max_total_bytes = max_total_bytes
-        # The account's limits on chat requests; None means unlimited.
+        # The account's limits on chat requests (Tier 1 unless told); None means unlimited.
         self.max_concurrency = max_concurrency
         self.max_rpm = max_rpm
         self.rpm_window = rpm_window
+        # Seconds from a chat answer's headers to its first token (or to a non-streamed body).
+        self.first_token_delay = first_token_delay
+        # Seconds every request (any endpoint) waits before it is handled: the network and the
+        # gateway in between, for tests of slow links.
+        self.latency = latency
         self.cash_balance = cash_balance
         self.voucher_balance = voucher_balance
         # Moonshot's tokenizer endpoint is only an estimate; chat bills from the fake's own count.
@@ -592,6 +608,8 @@ class FakeKimi:
         try:
             if request.headers.get("Authorization") != f"Bearer {self.api_key}":
                 raise _Rejected(FakeError.authentication())
+            if self.latency:
+                await asyncio.sleep(self.latency)
             queued = self._endpoint_errors.get(request.path)
             if queued:
                 raise _Rejected(queued.popleft())
@@ -880,6 +898,7 @@ class FakeKimi:
         answer: _Answer,
         usage: dict[str, Any] | None,
     ) -> web.StreamResponse:
+        await asyncio.sleep(self.first_token_delay)
         message: dict[str, Any] = {"role": "assistant", "content": answer.content}
         if answer.reasoning:
             message["reasoning_content"] = answer.reasoning
@@ -923,6 +942,7 @@ class FakeKimi:
             }
         )
         await response.prepare(request)
+        await asyncio.sleep(self.first_token_delay)
         for number, chunk in enumerate(chunks):
             if reply.stall_after_chunks is not None and number >= reply.stall_after_chunks:
                 assert self._closing is not None

@@ -42,7 +42,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.telegram_flood import FakeClock, FloodControl, FloodError, FloodLimits
+from tests.fakes.telegram_flood import PENALISED_METHODS, FakeClock, FloodControl, FloodError, FloodLimits
 from tests.fakes.telegram_methods import BotApi, TelegramRules
 from tests.fakes.telegram_models import (
     JSON,
@@ -407,6 +407,8 @@ class FakeTelegram:
                 retry_after = int((forced.error.parameters or {}).get("retry_after", 1))
                 chat_id = params.get("chat_id") if isinstance(params.get("chat_id"), int) else None
                 self.flood_errors.append(FloodError(self.clock(), method, chat_id, retry_after, "forced"))
+                if chat_id is not None and method in PENALISED_METHODS:
+                    self.flood.penalise(chat_id, retry_after)
             return forced.error
         return None
 
@@ -785,7 +787,12 @@ class FakeTelegram:
             "chat_instance": str(abs(stored.chat_id) * 7919 % 10**18),
             "data": callback_data,
         }
-        self.world.callback_queries[query_id] = {"query": query, "answered": False, "answer": None}
+        self.world.callback_queries[query_id] = {
+            "query": query,
+            "answered": False,
+            "answer": None,
+            "time": self.clock(),  # answerCallbackQuery fails once rules.callback_answer_timeout passed
+        }
         self.world.push_update("callback_query", query)
         self._changed()
         await asyncio.sleep(0)
@@ -809,7 +816,12 @@ class FakeTelegram:
             "chat_instance": str(abs(stored.chat_id) * 7919 % 10**18),
             "data": callback_data,
         }
-        self.world.callback_queries[query_id] = {"query": query, "answered": False, "answer": None}
+        self.world.callback_queries[query_id] = {
+            "query": query,
+            "answered": False,
+            "answer": None,
+            "time": self.clock(),
+        }
         self.world.push_update("callback_query", query)
         self._changed()
         await asyncio.sleep(0)

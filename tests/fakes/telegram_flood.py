@@ -110,14 +110,13 @@ class FloodControl:
 
     def check(self, method: str, chat_id: int, is_group: bool) -> tuple[int, str] | None:
         """Account one call; returns (retry_after, reason) if it must be refused with 429."""
-        if not self.limits.enabled:
-            return None
         now = self.clock()
         state = self._chat(chat_id, now)
         if method in PENALISED_METHODS or self.counts(method):
+            # Also with the limits off: a forced 429 (penalise) holds like a real one.
             if now < state.penalty_until:
                 return max(1, math.ceil(state.penalty_until - now)), "penalty"
-        if not self.counts(method):
+        if not self.limits.enabled or not self.counts(method):
             return None
 
         limits = self.limits
@@ -146,6 +145,13 @@ class FloodControl:
             state.window.append(now)
         self._global.append(now)
         return None
+
+    def penalise(self, chat_id: int, retry_after: float) -> None:
+        """A 429 was given to the chat (e.g. forced by a test): as on Telegram, every further
+        request to it is refused until ``retry_after`` has passed, so a bot must really wait."""
+        now = self.clock()
+        state = self._chat(chat_id, now)
+        state.penalty_until = max(state.penalty_until, now + retry_after)
 
     def in_penalty(self, chat_id: int) -> float:
         """Seconds of penalty left for a chat (0 if none)."""

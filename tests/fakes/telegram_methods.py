@@ -111,6 +111,9 @@ class TelegramRules:
     largest_photo_side: int = 1280  # the biggest size Telegram keeps of a sent photo ("y")
     # Telegram refuses a webhook URL that is not HTTPS; tests deliver to http://127.0.0.1.
     webhook_requires_https: bool = True
+    # A button press must be answered soon: later, answerCallbackQuery fails with QUERY_INVALID
+    # ("query is too old..."). Telegram's clients give up after about 15 s.
+    callback_answer_timeout: float = 15.0
 
 
 def lower_first(message: str) -> str:
@@ -713,6 +716,8 @@ class BotApi:
         query = self.world.callback_queries.get(query_id)
         if query is None or query["answered"]:
             raise bad_request(QUERY_INVALID)
+        if self.world.clock() - query["time"] > self.rules.callback_answer_timeout:
+            raise bad_request(QUERY_INVALID)  # too old: the user's client stopped waiting
         text = params.get("text")
         if text is not None and len(str(text)) > self.rules.max_callback_answer_text:
             raise bad_request("MESSAGE_TOO_LONG")  # unconfirmed
