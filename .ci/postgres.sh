@@ -4,7 +4,7 @@
 # What the tests look for (tests/db_fixtures.py): TEST_DATABASE_URL if set, else 127.0.0.1:5432,
 # user postgres, no password (trust) or the password "postgres". This script gets a fresh Debian /
 # Ubuntu machine there and does nothing on one that already is (idempotent, safe to rerun):
-#   1. already reachable (or TEST_DATABASE_URL set): done;
+#   1. TEST_DATABASE_URL set, or already reachable (psql installed first if missing): done;
 #   2. no server installed: apt-get install postgresql (root or sudo);
 #   3. no cluster: pg_createcluster; cluster down: pg_ctlcluster start;
 #   4. reachable but the login is refused: give the postgres role the password "postgres"
@@ -43,6 +43,19 @@ if [ -n "${TEST_DATABASE_URL:-}" ]; then
     say "TEST_DATABASE_URL is set; the tests use that server"
     exit 0
 fi
+apt_install() {
+    if [ -z "${APT_UPDATED:-}" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v psql >/dev/null; then
+    # The client first: a server may already listen (a service container) without psql here.
+    say "installing the PostgreSQL client (apt-get)"
+    apt_install postgresql-client
+fi
 if login_works; then
     say "PostgreSQL at $HOST:$PORT accepts user postgres"
     exit 0
@@ -50,8 +63,7 @@ fi
 
 if ! command -v pg_ctlcluster >/dev/null || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     say "installing PostgreSQL (apt-get)"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client >/dev/null
+    apt_install postgresql
 fi
 
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)
