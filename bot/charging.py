@@ -67,13 +67,19 @@ class Charge:
         searches: int = 0,
         search_fee_micro: int = 0,
         messages: Sequence[NewMessage] = (),
+        continued: tuple[int, str] | None = None,
     ) -> Charged:
         rows = [self._row(usage) for usage in usages]
         if searches:
             rows.append(self._search_row(searches, searches * search_fee_micro))
         cost = sum(row.cost_micro for row in rows)
         ids = await self._store.settle(
-            self._reservation, cost, rows, messages=messages, conversation_id=self._bill.conversation_id
+            self._reservation,
+            cost,
+            rows,
+            messages=messages,
+            conversation_id=self._bill.conversation_id,
+            continued=continued,
         )
         return Charged(list(usages), reported, cost, ids)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -81,6 +81,7 @@ class TurnStatus(StrEnum):
     REFUSED = "refused"  # the budget cannot pay for a useful answer; nothing was called
     TOO_LONG = "too_long"  # the new message alone does not fit the model's context
     FILTERED = "filtered"  # Kimi's content filter ended the answer (finish_reason=content_filter)
+    NOT_CONTINUABLE = "not_continuable"  # the answer to continue is no longer the conversation's last
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ class TurnRequest:
     # Pictures shown with this message (prepared by bot.images): image parts for a vision model,
     # kept with the message for follow-up questions until /reset.
     images: tuple[StoredImage, ...] = ()
+    # The stored answer (message id) to continue instead of asking anything new: one a restart or
+    # a crash cut. Kimi's partial mode writes on from its text; the stored answer grows.
+    continues: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class TurnStarted:
     """The turn has its place (earlier turns of the conversation are done) and its budget."""
 
     model: str
+    continued: str = ""  # a continuation: the answer's text so far (the deltas that follow extend it)
 
 
 @dataclass(frozen=True)
@@ -248,9 +253,12 @@ class _Answer:
         allowance = SEARCH_ALLOWANCE if plan.web_search else None
         if (wait := self.kimi.queue_wait_estimate()) >= QUEUED_NOTICE_AFTER:
             yield Queued(math.ceil(wait))
+        sent: list[dict[str, Any]] = list(messages)
+        if self.request.continues is not None:
+            sent[-1] = {**sent[-1], "partial": True}
         stream = self.kimi.stream_chat(
             price.model,
-            messages,
+            sent,
             max_tokens=self.decision.max_tokens,
             context_length=price.context_length,
             input_tokens=self.context_tokens,
@@ -323,7 +331,7 @@ class _Answer:
         outcome.cached_tokens = sum(usage.cached_tokens or 0 for usage in usages)
         outcome.completion_tokens = sum(usage.completion_tokens for usage in usages)
         messages: list[NewMessage] = []
-        if content or reasoning:
+        if (content or reasoning) and request.continues is None:
             question = NewMessage(role="user", content=request.text, images=request.images)
             messages = [*request.preamble, question]
             messages.append(
@@ -340,12 +348,23 @@ class _Answer:
             searches=progress.searches,
             search_fee_micro=self.web_search_fee_micro,
             messages=messages,
+            continued=None if request.continues is None else (request.continues, content),
         )
         outcome.cost_micro = charged.cost_micro
         outcome.usage_reported = charged.reported
         if charged.message_ids:
             outcome.assistant_message_id = charged.message_ids[-1]
         return outcome
+
+
+def continuable(history: Sequence[MessageRecord], answer_id: int) -> tuple[str, str] | None:
+    """(question, answer so far) if `answer_id` is the conversation's last answer, else None: an
+    answer is continued only while nothing came after it."""
+    if len(history) < 2 or history[-1].id != answer_id or history[-1].role != "assistant":
+        return None
+    if history[-2].role != "user":
+        return None
+    return history[-2].content, history[-1].content
 
 
 class Conversations:
@@ -409,12 +428,25 @@ class Conversations:
         new_messages.append(
             {"role": "user", "content": user_content(request.text, request.images, price.vision)}
         )
+        continued = ""
 
         max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
         allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
         history = await self._store.recent_messages(
             conversation.id, max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN
         )
+        if request.continues is not None:
+            cut = continuable(history, request.continues)
+            if cut is None:
+                yield TurnFinished(TurnOutcome(TurnStatus.NOT_CONTINUABLE, price.model))
+                return
+            question, continued = cut
+            history = history[:-2]
+            # Partial mode: the last message is the answer so far, and Kimi writes on from it.
+            new_messages = [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": continued},
+            ]
         window, context_tokens, prompt_tokens = await self._fit(price, history, new_messages, allowed)
         room = price.context_length - context_tokens - CONTEXT_SAFETY_TOKENS
         if room < self._settings.min_output_tokens:
@@ -461,7 +493,7 @@ class Conversations:
         outcome: TurnOutcome | None = None
         checkpoints = Checkpointer(self._store, decision.reservation, answer.progress.written)
         try:
-            yield TurnStarted(price.model)
+            yield TurnStarted(price.model, continued)
             async with checkpoints:
                 async for event in answer.generate(stop):
                     yield event

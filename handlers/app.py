@@ -21,7 +21,15 @@ from telegram.ext import (
 from handlers import access_commands, chat, commands, documents, groups, photos, switches, unsupported, usage
 from handlers.access import ACCESS_GROUP, access_handler
 from handlers.bot_context import CONTEXT_TYPES, BotContext
-from handlers.buttons import ChooseModel, ConfirmSummary, ShowCostChart, StopAnswer, ToggleSearch, pressed
+from handlers.buttons import (
+    ChooseModel,
+    ConfirmSummary,
+    ContinueAnswer,
+    ShowCostChart,
+    StopAnswer,
+    ToggleSearch,
+    pressed,
+)
 from handlers.call_meter import MeteredRateLimiter
 from handlers.progress import TrackingUpdateProcessor
 from handlers.services import SERVICES_KEY, BotServices, services
@@ -93,6 +101,7 @@ def register_handlers(application: Application) -> None:
     )
     application.add_handler(CallbackQueryHandler(switches.on_search_button, pattern=pressed(ToggleSearch)))
     application.add_handler(CallbackQueryHandler(usage.on_chart_button, pattern=pressed(ShowCostChart)))
+    application.add_handler(CallbackQueryHandler(chat.on_continue_button, pattern=pressed(ContinueAnswer)))
     application.add_handler(
         MessageHandler(NEW_MESSAGES & filters.ChatType.PRIVATE & FILES, photos.on_private_file)
     )

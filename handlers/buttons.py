@@ -46,7 +46,14 @@ class ShowCostChart:
     """The 📈 button under /cost: the presser's own chart."""
 
 
-ButtonData = StopAnswer | ChooseModel | ConfirmSummary | ToggleSearch | ShowCostChart
+@dataclass(frozen=True)
+class ContinueAnswer:
+    """Under an answer a restart or a crash cut: have Kimi write on from where it stopped."""
+
+    message_id: int  # the stored answer
+
+
+ButtonData = StopAnswer | ChooseModel | ConfirmSummary | ToggleSearch | ShowCostChart | ContinueAnswer
 
 
 def encode(data: ButtonData) -> str:
@@ -61,6 +68,8 @@ def encode(data: ButtonData) -> str:
             return "search:toggle"
         case ShowCostChart():
             return "cost:chart"
+        case ContinueAnswer(message_id):
+            return f"cont:{message_id}"
 
 
 def fits(data: ButtonData) -> bool:
@@ -86,6 +95,8 @@ def decode(raw: object) -> ButtonData | None:
         return ConfirmSummary(token, choice == "yes")
     if kind == "cost" and value == "chart":
         return ShowCostChart()
+    if kind == "cont" and value.isdigit():
+        return ContinueAnswer(int(value))
     return None
 
 
@@ -94,7 +105,8 @@ def pressed(
     | type[ChooseModel]
     | type[ConfirmSummary]
     | type[ToggleSearch]
-    | type[ShowCostChart],
+    | type[ShowCostChart]
+    | type[ContinueAnswer],
 ) -> Callable[[object], bool]:
     """A `CallbackQueryHandler` pattern: true for presses of this kind of button."""
     return lambda raw: isinstance(decode(raw), kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from contextlib import aclosing
@@ -29,7 +30,7 @@ from bot.turn import (
 from handlers.bot_context import BotContext
 from handlers.bot_context import conversation_key as key_of
 from handlers.budget_notes import budget_notes
-from handlers.buttons import StopAnswer, encode
+from handlers.buttons import ContinueAnswer, StopAnswer, decode, encode
 from handlers.delivery import describe, is_transient
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
@@ -71,13 +72,17 @@ async def answer(
     place: TurnPlace | None = None,
     images: tuple[StoredImage, ...] = (),
     note: str | None = None,
+    sender: User | None = None,
+    continues: int | None = None,
 ) -> TurnOutcome | None:
     """Run one turn for `message` and stream its answer into the chat (quoting `quote` in groups).
 
     `place`: the conversation queue place, when the caller took it on arrival and awaited other
     work since (a document is read first); it is left when the answer is done. `images`: pictures
-    shown with the question; `note`: a line to add under the answer."""
-    sender = message.from_user
+    shown with the question; `note`: a line to add under the answer.
+    `sender`: who asks, when not the message's author (a button under the bot's message).
+    `continues`: the stored answer to continue (see TurnRequest.continues)."""
+    sender = sender or message.from_user
     if sender is None:
         if place is not None:
             place.leave()
@@ -85,7 +90,7 @@ async def answer(
     key = conversation_key(svc, message, sender.id)
     place = place or svc.conversations.take_place(key)  # before any await: keeps the arrival order
     lang = language_of(sender.language_code)
-    if not question.strip() and not preamble:
+    if not question.strip() and not preamble and continues is None:
         place.leave()
         await message.reply_text(text(lang, "empty_message"))
         return None
@@ -107,6 +112,7 @@ async def answer(
         preamble=preamble,
         reply_to=message.message_id,
         images=images,
+        continues=continues,
     )
     try:
         await svc.active.add(active)
@@ -122,6 +128,8 @@ async def answer(
             async for event in events:
                 timer.saw(event)
                 if isinstance(event, TurnStarted):
+                    if event.continued:
+                        streamer.add_answer(event.continued)  # the whole answer shows, not a fragment
                     await streamer.start()
                 elif isinstance(event, AnswerDelta):
                     streamer.add_answer(event.text)
@@ -220,6 +228,9 @@ async def show_outcome(
     if status is TurnStatus.TOO_LONG:
         await message.reply_text(text(lang, "too_long", model=outcome.model))
         return
+    if status is TurnStatus.NOT_CONTINUABLE:
+        await message.reply_text(text(lang, "continue_expired"))
+        return
     if status is TurnStatus.FAILED and outcome.error is not None:
         if isinstance(outcome.error, KimiQuotaExhausted):
             await alert_admins(context, svc)
@@ -236,8 +247,11 @@ async def show_outcome(
         extra_note,
     ]
     note = "\n".join(line for line in notes if line) or None
+    markup = None
+    if stop_reason is StopReason.SHUTDOWN and outcome.assistant_message_id is not None:
+        markup = continue_markup(lang, outcome.assistant_message_id)
     try:
-        ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"))
+        ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"), markup=markup)
     except TelegramError as error:
         if not is_transient(error):
             raise
@@ -257,6 +271,31 @@ def search_notes(lang: str, search_skipped: bool, search_limited: bool, searches
     if search_limited:
         notes.append(text(lang, "note_search_limited", searches=searches))
     return notes
+
+
+def continue_markup(lang: str, answer_id: int) -> InlineKeyboardMarkup:
+    """The Continue button under an answer a restart or a crash cut."""
+    button = InlineKeyboardButton(
+        text(lang, "continue_button"), callback_data=encode(ContinueAnswer(answer_id))
+    )
+    return InlineKeyboardMarkup([[button]])
+
+
+async def on_continue_button(update: Update, context: BotContext) -> None:
+    """Continue pressed: Kimi writes on from the stored answer (partial mode), in a new message."""
+    query = update.callback_query
+    if query is None:
+        return
+    pressed = decode(query.data)
+    await query.answer()
+    message = query.message
+    if not isinstance(pressed, ContinueAnswer) or not isinstance(message, Message):
+        return
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(None)  # pressed once; the answer continues below
+    await answer(
+        context, services(context), message, "", sender=query.from_user, continues=pressed.message_id
+    )
 
 
 def outcome_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None = None) -> str | None:

@@ -13,6 +13,7 @@ from telegram.error import TelegramError
 
 from bot.recovery import InterruptedAnswer
 from handlers.bot_context import TelegramBot
+from handlers.chat import continue_markup
 from handlers.delivery import describe, is_transient
 from handlers.flood import is_group_chat
 from handlers.services import BotServices
@@ -55,8 +56,11 @@ async def _report(bot: TelegramBot, svc: BotServices, answer: InterruptedAnswer)
         if len(question) > QUESTION_EXCERPT:
             question = question[:QUESTION_EXCERPT] + "…"
         note = text(lang, "note_crash_nothing", question=question)
+    markup = None
+    if answer.assistant_message_id is not None:
+        markup = continue_markup(lang, answer.assistant_message_id)
     try:
-        ids = await streamer.finish(note=note)
+        ids = await streamer.finish(note=note, markup=markup)
     except TelegramError as error:
         if not is_transient(error):
             raise

@@ -51,15 +51,17 @@ _TEXTS: dict[str, dict[str, str]] = {
         "queued": "⏳ Many questions at once: yours is in the queue and starts in about {seconds} s.",
         "stop_button": "⏹ Stop",
         "stopping": "Stopping…",
-        "note_restart": "🔄 The bot restarted, which interrupted this answer. Ask again to continue.",
+        "note_restart": "🔄 The bot restarted, which interrupted this answer. Press Continue to have it finished, or ask again.",
         "note_crash": (
             "⚠️ The bot stopped unexpectedly while writing this answer, so it ends here. You were charged "
-            "only for what was written. Ask again to continue."
+            "only for what was written. Press Continue to have it finished, or ask again."
         ),
         "note_crash_nothing": (
             "⚠️ The bot stopped unexpectedly before it could answer “{question}”. Nothing was charged; "
             "please send it again."
         ),
+        "continue_button": "▶️ Continue",
+        "continue_expired": "This answer can no longer be continued: the conversation has moved on. Please ask again.",
         "nothing_to_stop": "Nothing is being answered right now.",
         "reset_done": "New conversation started. Earlier messages are no longer sent to Kimi.",
         "model_current": "Current model: {model}\n\nAvailable (元点 per 1M tokens: input / output, context):",
@@ -277,9 +279,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "queued": "⏳ 同时提问的人较多，你的问题正在排队，大约 {seconds} 秒后开始。",
         "stop_button": "⏹ 停止",
         "stopping": "正在停止…",
-        "note_restart": "🔄 机器人重启，打断了这个回答。可以再问一次继续。",
-        "note_crash": "⚠️ 机器人在写这个回答时意外停止，回答到此为止。只按已写出的部分计费。可以再问一次继续。",
+        "note_restart": "🔄 机器人重启，打断了这个回答。点“继续”让它写完，或者再问一次。",
+        "note_crash": "⚠️ 机器人在写这个回答时意外停止，回答到此为止。只按已写出的部分计费。点“继续”让它写完，或者再问一次。",
         "note_crash_nothing": "⚠️ 机器人在回答“{question}”之前意外停止。没有计费，请再发一次。",
+        "continue_button": "▶️ 继续",
+        "continue_expired": "这个回答已无法继续：对话已有新的内容。请再问一次。",
         "nothing_to_stop": "当前没有正在生成的回答。",
         "reset_done": "已开始新对话。之前的消息不会再发送给 Kimi。",
         "model_current": "当前模型：{model}\n\n可用模型（每百万 tokens 元点：输入 / 输出，上下文）：",

@@ -145,6 +145,17 @@ async def recent_messages(
     return [_message(row) for row in rows]
 
 
+async def append_text(session: AsyncSession, message_id: int, text: str) -> None:
+    """A continued answer: its text grows (in SQL, so nothing read earlier is written back)."""
+    statement = (
+        update(MessageRow)
+        .where(MessageRow.id == message_id)  # type: ignore[arg-type]
+        .values(content=col(MessageRow.content) + text)
+        .execution_options(synchronize_session=False)
+    )
+    await session.exec(statement)
+
+
 async def set_telegram_ids(session: AsyncSession, message_id: int, ids: Sequence[int]) -> None:
     statement = (
         update(MessageRow)

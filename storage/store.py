@@ -274,9 +274,13 @@ class Store:
         usage: NewUsage | Sequence[NewUsage],
         messages: Sequence[NewMessage] = (),
         conversation_id: int | None = None,
+        continued: tuple[int, str] | None = None,
     ) -> list[int]:
         """In one transaction: the actual cost replaces the hold, the calls go to the ledger, the
         messages join their conversation. Returns the new messages' ids.
+
+        continued: (message id, text): a continued answer, whose text grows by this (its id is
+        returned).
 
         conversation_id is the default for messages and ledger rows that name none.
         Settling again is a no-op that returns [] (the first settle recorded everything).
@@ -296,6 +300,9 @@ class Store:
             if calls:
                 await ledger.insert(session, calls)
             ids = await conversations.insert_messages(session, messages, conversation_id)
+            if continued is not None:
+                await conversations.append_text(session, *continued)
+                ids.append(continued[0])
         self._charged(actual_micro)
         return ids
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from storage import Store
+from storage import MessageRecord, Store
 from storage.engine import create_engine
 from tests.bot_process import BotProcess
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram, User
+from tests.harness import RunningBot
 
 LONG_ANSWER = "Counting sheep, one more each line. " * 400  # ~75 s at this pace: never finishes here
 
@@ -61,7 +62,8 @@ async def test_sigterm_mid_answer_keeps_the_partial_text_and_exits_0_in_time(
     final = tg.messages(user.id)[-1]
     assert final.text.startswith(seen.rstrip()[:60])
     assert "restarted" in final.text and len(final.text) < len(LONG_ANSWER)
-    assert not final.reply_markup  # a normal message: no stop button left
+    buttons = final.callback_data
+    assert buttons and all(data.startswith("cont:") for data in buttons)  # Continue, no stop button
     assert "Traceback" not in bot.log
     spent, reserved, ledger, answers = await books(database_url, user.id)
     assert reserved == 0
@@ -120,6 +122,7 @@ async def test_sigkill_mid_answer_then_restart_frees_the_budget_and_reports_the_
             user.id, lambda m: "stopped unexpectedly" in (m.text or ""), timeout=30
         )
         assert told.text.startswith(saved.strip()[:40])
+        assert any(data.startswith("cont:") for data in told.callback_data)  # it can be continued
         fake_kimi.script(Reply(content="A fresh answer."))
         await tg.send_text(user, "one more")
         reply = await tg.wait_for_message(user.id, timeout=30)
@@ -131,3 +134,48 @@ async def test_sigkill_mid_answer_then_restart_frees_the_budget_and_reports_the_
     assert reserved == 0
     assert 0 < spent == ledger <= 6_000_000
     assert answers[0].startswith(saved.strip()[:40]) and answers[-1] == "A fresh answer."
+
+
+async def test_continue_after_a_restart_finishes_the_cut_answer_with_partial_mode(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    first = await start_bot(shutdown_grace_seconds=0, budget_period="total")
+    user = tg.user(language_code="en")
+    fake_kimi.script(long_reply())
+    await tg.send_text(user, "count sheep")
+    await wait_until_streaming(tg, user)
+    await first.__aexit__(None, None, None)  # a restart, mid-answer
+    cut = await tg.wait_for_message(user.id, lambda m: "restarted" in (m.text or ""))
+    button = next(data for data in cut.callback_data if data.startswith("cont:"))
+    stored = [m for m in await conversation(first, user.id) if m.role == "assistant"]
+    assert len(stored) == 1
+
+    second = await start_bot(shutdown_grace_seconds=0, budget_period="total")
+    fake_kimi.script(Reply(content=" And that was the last sheep."))
+    await tg.press_button(user, cut, button)
+    final = await tg.wait_for_message(
+        user.id, lambda m: (m.text or "").endswith("the last sheep.") and not m.reply_markup, timeout=30
+    )
+    sent = fake_kimi.chat_requests[-1].json["messages"]
+    assert sent[-1] == {"role": "assistant", "content": stored[0].content, "partial": True}
+    assert sent[-2] == {"role": "user", "content": "count sheep"}
+    assert final.text.startswith(stored[0].content.strip()[:60])
+    answers = [m for m in await conversation(second, user.id) if m.role == "assistant"]
+    assert [a.content for a in answers] == [stored[0].content + " And that was the last sheep."]
+    assert "cont:" not in "".join(tg.message(user.id, cut.message_id).callback_data)  # pressed once
+    await second.caught_up()
+    spent, reserved = await second.budget(user.id)
+    ledger = sum(t.cost_micro for t in await second.services.store.usage_totals(user.id))
+    assert reserved == 0 and spent == ledger > 0
+    assert sum(t.calls for t in await second.services.store.usage_totals(user.id)) == 2
+
+
+async def conversation(bot: RunningBot, user_id: int) -> list[MessageRecord]:
+    """The user's stored conversation (read with a store of its own: the bot may be stopped)."""
+    store = Store(bot.settings.database_url)
+    await store.start()
+    try:
+        found = await store.active_conversation(user_id, user_id)
+        return await store.conversation_messages(found.id)
+    finally:
+        await store.close()
