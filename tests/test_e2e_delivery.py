@@ -95,3 +95,23 @@ async def test_blocking_the_bot_mid_answer_ends_the_stream_and_charges_the_part(
     assert totals and totals[0].completion_tokens < len(long.split())  # the part, not the whole
     assert not any(record.exc_info for record in caplog.records), "an expected 403 logged a traceback"
     assert any("blocked" in record.getMessage() for record in caplog.records)
+
+
+async def test_removing_the_bot_from_a_group_mid_answer_ends_the_stream(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO)
+    bot = await start_bot()
+    user = tg.user()
+    group = tg.group()
+    fake_kimi.script(
+        Reply(content="Words keep coming, one after another. " * 300, chunk_tokens=2, delay=0.05)
+    )
+    await tg.send_text(user, f"@{tg.bot.username} talk", chat=group)
+    await tg.wait_for_message(group.id, lambda m: len(m.text or "") > 20, timeout=30)
+    await tg.bot_removed_from_group(group, user)
+    await bot.caught_up(timeout=30)
+    assert not fake_kimi.chat_requests[-1].completed
+    spent, reserved = await bot.budget(user.id)
+    assert reserved == 0 and spent > 0
+    assert not any(record.exc_info for record in caplog.records), "an expected 403 logged a traceback"
