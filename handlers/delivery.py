@@ -134,6 +134,11 @@ class Deliveries:
         self._tasks: set[asyncio.Task[None]] = set()
         self.bot: TelegramBot | None = None
 
+    @property
+    def retrying(self) -> int:
+        """How many deliveries are being retried now."""
+        return len(self._tasks)
+
     async def keep(self, plan: FinalMessages, error: BaseException) -> None:
         """Save `plan` (which just failed with a transient `error`) and retry it in the background."""
         log.warning("final message to chat %s not delivered (%s); retrying", plan.chat_id, describe(error))

@@ -38,8 +38,8 @@ async def test_final_private_message_is_retried_until_delivered(
     assert reply.text == ANSWER
     assert len(failed_calls(tg, "sendMessage")) == 2 and tg.bot_texts(user.id) == [ANSWER]
     await bot.caught_up()
-    await tg.wait_until(lambda: not bot.services.deliveries._tasks, timeout=10)
-    assert await bot.services.deliveries._pending.waiting() == []
+    await tg.wait_until(lambda: not bot.services.deliveries.retrying, timeout=10)
+    assert await bot.services.store.pending_deliveries() == []  # delivered, so no longer kept
 
 
 @pytest.mark.parametrize("how", ["5xx", "network"])
