@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage import Store
@@ -25,8 +26,9 @@ class Health:
     """Telegram's reachability is learnt from the bot's own calls (every call is a check) and from
     a periodic probe when the bot has been quiet; the database is pinged on every request."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, listening: Callable[[], bool] = lambda: True) -> None:
         self._store = store
+        self._listening = listening  # several replicas: this one hears the others (LISTEN)
         self.telegram_reachable = False  # until the first answer from Telegram
         self.telegram_checked_at = 0.0
 
@@ -46,7 +48,7 @@ class Health:
     async def report(self) -> HealthReport:
         try:
             await self._store.ping()
-            database = True
+            database = self._listening()
         except Exception as error:  # any failure means "not ready"; the reason goes to the log
             log.warning("database check failed: %s", type(error).__name__)
             database = False

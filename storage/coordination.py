@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # A retried delivery comes within minutes; a day of claimed updates is plenty to dedupe against.
 UPDATE_MEMORY = timedelta(hours=24)
 PRUNE_EVERY_SECONDS = 600.0
+LISTEN_CHECK_SECONDS = 5.0
 
 
 class Coordination:
@@ -36,23 +37,55 @@ class Coordination:
         self._stop_handlers: list[Callable[[str], None]] = []
         self._access_handlers: list[Callable[[], None]] = []
         self._pruner: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.shared:
-            import asyncpg  # type: ignore[import-untyped]  # the postgres extra; no type hints
-
-            url = self._store.database_url.set(drivername="postgresql")
-            self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
-            await self._listener.add_listener(replicas.TURNS_CHANNEL, self._on_turns)
-            await self._listener.add_listener(replicas.STOP_CHANNEL, self._on_stop)
-            await self._listener.add_listener(replicas.ACCESS_CHANNEL, self._on_access)
+            await self._listen()
+            self._watchdog = asyncio.create_task(self._keep_listening())
         self._pruner = asyncio.create_task(self._prune_forever())
 
+    async def _listen(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]  # the postgres extra; no type hints
+
+        url = self._store.database_url.set(drivername="postgresql")
+        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+        await self._listener.add_listener(replicas.TURNS_CHANNEL, self._on_turns)
+        await self._listener.add_listener(replicas.STOP_CHANNEL, self._on_stop)
+        await self._listener.add_listener(replicas.ACCESS_CHANNEL, self._on_access)
+
+    async def _keep_listening(self) -> None:
+        """Re-open the LISTEN connection when it drops (a PostgreSQL restart, a network cut).
+
+        Meanwhile waiting turns still look again every few seconds; a stop sent in the gap is lost
+        (the user presses again)."""
+        while True:
+            await asyncio.sleep(LISTEN_CHECK_SECONDS)
+            if self._listener is not None and not self._listener.is_closed():
+                continue
+            try:
+                await self._listen()
+            except Exception as error:
+                log.warning("LISTEN connection lost; retrying: %s", type(error).__name__)
+                continue
+            log.info("LISTEN connection re-opened")
+            for waiters in self._turn_waiters.values():  # look again: a turn may have ended
+                for event in waiters:
+                    event.set()
+            for handler in self._access_handlers:  # a change may have been missed meanwhile
+                handler()
+
+    @property
+    def listening(self) -> bool:
+        """PostgreSQL: whether this replica hears the others (for /healthz)."""
+        return not self.shared or (self._listener is not None and not self._listener.is_closed())
+
     async def close(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+        for task in (self._watchdog, self._pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()
