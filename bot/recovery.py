@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.context_window import estimate_text_tokens
+from bot.charging import billed_or_estimated
 from bot.pricing import PriceTable
 from storage import InflightTurn, NewMessage, NewUsage, Store
 
@@ -63,11 +63,13 @@ class CrashRecovery:
         """What the call cost by its checkpoint; nothing if nothing was written (as for a stop)."""
         if not turn.content and not turn.reasoning:
             return []
-        produced = estimate_text_tokens(turn.content) + estimate_text_tokens(turn.reasoning)
+        # Estimated as a stopped answer with no usage from Kimi is (bot/charging.py).
+        [usage] = billed_or_estimated([], turn.turn.prompt_tokens, [turn.content, turn.reasoning])
+        produced = usage.completion_tokens
         price = self._prices.get(turn.turn.model)
         cost = turn.reservation.amount_micro  # a model no longer priced: what was held
         if price is not None:
-            cost = min(cost, price.cost_micro(turn.turn.prompt_tokens, produced, 0))
+            cost = min(cost, price.cost_micro(usage.prompt_tokens, produced, 0))
         return [
             NewUsage(
                 user_id=turn.turn.user_id,
