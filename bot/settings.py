@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -119,8 +120,10 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
         # Any http(s) URL: TLS usually ends at the reverse proxy in front of the replicas.
-        if value is not None and not value.strip().startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
+        if value is not None and (
+            not value.strip().startswith(("http://", "https://")) or not urlsplit(value.strip()).hostname
+        ):
+            raise ValueError("expected an http:// or https:// URL with a host name")
         return value.strip() if value is not None else None
 
     @field_validator("telegram_webhook_secret")

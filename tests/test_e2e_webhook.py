@@ -31,6 +31,17 @@ async def _get(url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+def test_a_webhook_url_needs_a_host():
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_URL"):
+        load_settings(
+            _env_file=None,
+            telegram_bot_token="1:x",
+            moonshot_api_key="k",
+            telegram_webhook_url="https:///telegram/webhook",  # compose without BOT_DOMAIN
+            telegram_webhook_secret="s",
+        )
+
+
 def test_webhook_mode_requires_its_secret():
     with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET"):
         load_settings(
