@@ -57,7 +57,7 @@ async def on_users(update: Update, context: BotContext) -> None:
     if not await admin_guard(svc, update):
         return
     message = message_of(update)
-    lang = language_of(sender_of(update).language_code)
+    lang = context.incoming.language
     listing = await svc.access.listing()
     ids = lambda values: ", ".join(str(value) for value in sorted(values)) or text(lang, "none")  # noqa: E731
     if listing.open_to_everyone:

@@ -252,7 +252,7 @@ async def on_confirm_button(update: Update, context: BotContext) -> None:
     pressed = decode(query.data) if query is not None else None
     if query is None or not isinstance(pressed, ConfirmSummary):
         return
-    lang = language_of(query.from_user.language_code)
+    lang = context.incoming.language
     token = pressed.token
     svc = services(context)
     found = await svc.coordination.pending(token, PENDING_TTL)

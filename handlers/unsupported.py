@@ -86,4 +86,4 @@ async def on_unknown_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query is None:
         return
-    await query.answer(text(language_of(query.from_user.language_code), "button_expired"))
+    await query.answer(text(context.incoming.language, "button_expired"))
