@@ -216,3 +216,31 @@ async def test_telegram_refusing_a_reply_is_logged_without_a_traceback(
     await tg.wait_until(lambda: any("Forbidden" in r.getMessage() for r in caplog.records))
     assert_no_unhandled_errors(caplog)
     assert tg.messages(amy.id) == []  # no generic error sent after a 403 either
+
+
+# --- every command with junk arguments ------------------------------------------------------------
+
+COMMANDS = (
+    "start help model balance cost reset stop budget export report allow deny users summary think search"
+).split()
+JUNK = "nan 1e309 -Infinity " + "9" * 300 + " 12345678901234567890 " + "x" * 3000
+
+
+async def test_every_command_with_junk_arguments_gets_a_short_specific_reply(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi, caplog: pytest.LogCaptureFixture
+):
+    bot = await start_bot(admin_user_ids=str(ADMIN))
+    admin = tg.user(id=ADMIN, first_name="Admin")
+    for command in COMMANDS:
+        sent = await tg.send_text(admin, f"/{command} {JUNK}")
+        await bot.caught_up()
+        replies = [m for m in tg.messages(admin.id) if m.message_id > sent["message_id"]]
+        assert replies, command  # every command answers
+        for reply in replies:
+            assert not any(generic in reply.visible_text for generic in GENERIC), (
+                command,
+                reply.visible_text,
+            )
+            assert "x" * 41 not in reply.visible_text and "9" * 41 not in reply.visible_text, command
+    assert fake_kimi.chat_requests == []
+    assert_no_unhandled_errors(caplog)
