@@ -19,6 +19,7 @@ from bot.turn import TurnOutcome, TurnPlace, TurnStatus
 from handlers.bot_context import BotContext
 from handlers.buttons import ConfirmSummary, decode, encode
 from handlers.chat import answer, conversation_key, known_user, refusal_text
+from handlers.command_arguments import excerpt
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
 from handlers.triggers import addressed_text, caption_command
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # An unanswered confirmation expires after an hour (the budget it was computed for has moved on).
 PENDING_TTL = 3600.0
+# A file name is the sender's text: replies show at most this much of it.
+FILENAME_CHARS = 60
 
 
 @dataclass
@@ -188,7 +191,7 @@ async def summarise_document(
             text(
                 lang,
                 "doc_cannot_afford",
-                name=document.filename,
+                name=excerpt(document.filename, FILENAME_CHARS),
                 cost=format_points(plan.estimate_micro),
                 remaining=format_points(plan.remaining_micro or 0),
             )
@@ -237,7 +240,7 @@ async def _ask_confirmation(
     question = text(
         lang,
         "doc_confirm",
-        name=pending.document.filename,
+        name=excerpt(pending.document.filename, FILENAME_CHARS),
         tokens=plan.document_tokens,
         parts=parts,
         cost=format_points(plan.estimate_micro),
@@ -312,10 +315,11 @@ async def _run_summary(
     context: BotContext, svc: BotServices, pending: PendingSummary, lang: str, place: TurnPlace
 ) -> None:
     document = pending.document
+    shown_name = excerpt(document.filename, FILENAME_CHARS)
     preamble = document.as_message()
     if pending.plan.split:
         status = await pending.asker.reply_text(
-            text(lang, "doc_part_progress", name=document.filename, index=1, total=pending.plan.steps)
+            text(lang, "doc_part_progress", name=shown_name, index=1, total=pending.plan.steps)
         )
 
         async def progress(index: int, total: int) -> None:
@@ -326,7 +330,7 @@ async def _run_summary(
                 return
             try:
                 await context.bot.edit_message_text(
-                    text(lang, "doc_part_progress", name=document.filename, index=index, total=total),
+                    text(lang, "doc_part_progress", name=shown_name, index=index, total=total),
                     chat_id=chat_id,
                     message_id=status.message_id,
                     rate_limit_args={"retry": False},
@@ -362,7 +366,7 @@ async def _run_summary(
             return
         try:
             await status.edit_text(
-                text(lang, "doc_parts_done", name=document.filename, total=len(pending.plan.parts))
+                text(lang, "doc_parts_done", name=shown_name, total=len(pending.plan.parts))
             )
         except TelegramError as error:
             log.debug("progress edit skipped: %s", error)

@@ -244,3 +244,13 @@ async def test_every_command_with_junk_arguments_gets_a_short_specific_reply(
             assert "x" * 41 not in reply.visible_text and "9" * 41 not in reply.visible_text, command
     assert fake_kimi.chat_requests == []
     assert_no_unhandled_errors(caplog)
+
+
+async def test_a_long_file_name_is_shown_as_an_excerpt(start_bot, tg: FakeTelegram, fake_kimi: FakeKimi):
+    await start_bot(default_budget="0.01")
+    alice = tg.user()
+    name = "quarterly-report-" + "x" * 230 + ".txt"
+    await tg.send_document(alice, b"Otters live in rivers. " * 40, name)
+    told = await tg.wait_for_message(alice.id, lambda m: "元点" in m.visible_text)
+    assert "would cost about" in told.visible_text
+    assert "«quarterly-report-xxx" in told.visible_text and "x" * 60 not in told.visible_text
