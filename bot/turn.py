@@ -47,7 +47,7 @@ from bot.turn_locks import Place, TurnQueue
 from bot.vision import user_content
 from storage import (
     Coordination,
-    MessageRecord,
+    HistoryMessage,
     NewInflightTurn,
     NewMessage,
     Purpose,
@@ -540,7 +540,7 @@ class Conversations:
     async def _fit(
         self,
         price: ModelPrice,
-        history: list[MessageRecord],
+        history: list[HistoryMessage],
         new_messages: list[dict[str, str]],
         allowed: int,
     ) -> tuple[Window, int, int]:

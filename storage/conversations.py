@@ -9,13 +9,15 @@ says so); starting anew deactivates it and keeps its history.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, null, update
+from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import dialect
-from storage.records import ConversationRecord, MessageRecord, NewMessage, StoredImage
+from storage.records import ConversationRecord, HistoryMessage, MessageRecord, NewMessage, StoredImage
 from storage.tables import ConversationRow, MessageRow
 from storage.utc import utc_now
 
@@ -120,29 +122,39 @@ async def list_messages(
 
 async def recent_messages(
     session: AsyncSession, conversation_id: int, max_chars: int, page: int = 64
-) -> list[MessageRecord]:
+) -> list[HistoryMessage]:
     """The newest messages whose contents add up to at least `max_chars` (or all there are),
-    oldest first. Read newest first, a page at a time, so a long conversation costs what is used."""
-    rows: list[MessageRow] = []
+    oldest first. Read newest first, a page at a time, so a long conversation costs what is used;
+    only the columns a context needs, as plain rows (no ORM objects)."""
+    found: list[HistoryMessage] = []
     chars = 0
     before: int | None = None
+    columns = (
+        col(MessageRow.id),
+        col(MessageRow.role),
+        col(MessageRow.content),
+        col(MessageRow.reasoning),
+        col(MessageRow.images),
+    )
     while chars < max_chars:
-        statement = select(MessageRow).where(MessageRow.conversation_id == conversation_id)
+        # Any: sqlmodel's exec() is typed for its own select, SQLAlchemy's takes any columns.
+        statement: Any = select_columns(*columns).where(col(MessageRow.conversation_id) == conversation_id)
         if before is not None:
             statement = statement.where(col(MessageRow.id) < before)
         statement = statement.order_by(col(MessageRow.id).desc()).limit(page)
-        batch = list((await session.exec(statement)).all())
-        for row in batch:
-            rows.append(row)
-            chars += len(row.content)
+        batch = (await session.exec(statement)).all()
+        for message_id, role, content, reasoning, images in batch:
+            pictures = tuple(StoredImage(image["mime"], image["data"]) for image in images or ())
+            found.append(HistoryMessage(message_id, role, content, reasoning, pictures))
+            chars += len(content)
             if chars >= max_chars:
                 break
         if len(batch) < page:
             break
-        before = batch[-1].id
+        before = batch[-1][0]
         page = min(page * 2, 1024)  # a long read takes few round trips
-    rows.reverse()
-    return [_message(row) for row in rows]
+    found.reverse()
+    return found
 
 
 async def append_text(session: AsyncSession, message_id: int, text: str) -> None:

@@ -83,6 +83,18 @@ class MessageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """What the next turn's context needs of a stored message, and no more (it is read by the
+    thousand: a long conversation's turn must not pay for whole rows)."""
+
+    id: int
+    role: str
+    content: str
+    reasoning: str | None
+    images: tuple[StoredImage, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class NewUsage:
     """One upstream call. prompt_tokens is the API's figure, cached tokens included."""
 

@@ -39,6 +39,7 @@ from storage.records import (
     ConversationRecord,
     DailyCost,
     ExtractionRecord,
+    HistoryMessage,
     InflightTurn,
     LedgerEntry,
     MessageRecord,
@@ -223,7 +224,7 @@ class Store:
         async with self._reading() as session:
             return await conversations.list_messages(session, conversation_id, limit)
 
-    async def recent_messages(self, conversation_id: int, max_chars: int) -> list[MessageRecord]:
+    async def recent_messages(self, conversation_id: int, max_chars: int) -> list[HistoryMessage]:
         """The newest messages whose contents add up to at least `max_chars`, oldest first."""
         async with self._reading() as session:
             return await conversations.recent_messages(session, conversation_id, max_chars)
