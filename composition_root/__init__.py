@@ -70,7 +70,7 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
             f"{', '.join(sorted(prices.models))} or add it in PRICING_FILE"
         )
     store = Store(settings.database_url)
-    await store.start()
+    await store.start(migrate_apart=True)  # Alembic stays out of the long-running process
     coordination = Coordination(store)
     try:
         await coordination.start()

@@ -65,3 +65,12 @@ def _upgrade(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+if __name__ == "__main__":  # Store.start(migrate_apart=True) runs this in a child process
+    import asyncio
+    import os
+
+    from storage.store import MIGRATE_URL_VARIABLE
+
+    asyncio.run(upgrade(os.environ[MIGRATE_URL_VARIABLE]))

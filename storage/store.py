@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -24,7 +26,6 @@ from storage import (
     extractions,
     inflight,
     ledger,
-    migrate,
     replicas,
     usage_reports,
     users,
@@ -60,6 +61,31 @@ log = logging.getLogger(__name__)
 DEFAULT_STALE_AFTER_SECONDS = 600.0
 
 
+# The child process of Store.start(migrate_apart=True) finds the database URL here.
+MIGRATE_URL_VARIABLE = "STORAGE_MIGRATE_URL"
+
+
+async def _upgrade_in_child(url: URL) -> None:
+    # The URL (with its password) goes by environment, never on a command line others can read.
+    env = {**os.environ, MIGRATE_URL_VARIABLE: url.render_as_string(hide_password=False)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "storage.migrate",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await child.communicate()
+    if child.returncode != 0:
+        lines = errors.decode("utf-8", errors="replace").strip().splitlines() or ["no output"]
+        raise MigrationFailed(lines[-1])
+
+
+class MigrationFailed(RuntimeError):
+    """The schema could not be brought up to date (the child's last line of error says why)."""
+
+
 class Store:
     def __init__(self, database_url: str | URL, *, echo: bool = False) -> None:
         self._url = normalise_url(database_url)  # a bad URL fails here, not at the first turn
@@ -86,13 +112,26 @@ class Store:
         """The normalised URL (render it with hide_password=True before logging it)."""
         return self._url
 
-    async def start(self, *, release_stale_after: float | None = DEFAULT_STALE_AFTER_SECONDS) -> None:
+    async def start(
+        self,
+        *,
+        release_stale_after: float | None = DEFAULT_STALE_AFTER_SECONDS,
+        migrate_apart: bool = False,
+    ) -> None:
         """Migrate to the newest schema, connect, take this process's owner key, and take over
         what dead processes left: their holds are freed, their in-flight turns and pending
-        deliveries become ours (see interrupted_turns and pending_deliveries)."""
+        deliveries become ours (see interrupted_turns and pending_deliveries).
+
+        migrate_apart: run the migrations in a child process, so that Alembic (~10 MB of the
+        bot's memory, needed only at start-up) is never loaded by a long-running process."""
         if self._engine is not None:
             raise RuntimeError("Store.start() was already awaited")
-        await migrate.upgrade(self._url)
+        if migrate_apart:
+            await _upgrade_in_child(self._url)
+        else:
+            from storage import migrate
+
+            await migrate.upgrade(self._url)
         self._engine = create_engine(self._url, echo=self._echo)
         self._read = async_sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
         self._write = async_sessionmaker(
