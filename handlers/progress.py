@@ -19,8 +19,11 @@ from telegram.ext import SimpleUpdateProcessor
 
 log = logging.getLogger(__name__)
 
-# PTB's default for concurrent_updates(True).
-MAX_CONCURRENT_UPDATES = 256
+# Updates handled at once. A handler lives as long as its answer streams, so PTB's default (256)
+# made the 257th user of a burst wait for whole answers before even a sign of life (bench.load,
+# 400 users: 60 s). A waiting handler costs a coroutine and a few KB, and the bot's real limits
+# (Kimi's slots, Telegram's flood limits, the budget) apply inside the handler.
+MAX_CONCURRENT_UPDATES = 4096
 
 
 class HandledUpdates:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from storage.engine import create_engine, write_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic itself is imported where it is used: it is ~10 MB of memory that only start-up needs,
+# and the bot runs its migrations in a child process (Store.start(migrate_apart=True)).
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -20,12 +23,16 @@ _PG_MIGRATION_LOCK = 0x6B696D69  # "kimi"
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -51,6 +58,8 @@ async def upgrade(database_url: str | URL, revision: str = "head") -> None:
 
 
 async def current_revision(database_url: str | URL) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     engine = create_engine(database_url, for_migrations=True)
     try:
         async with engine.connect() as connection:
@@ -62,6 +71,8 @@ async def current_revision(database_url: str | URL) -> str | None:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

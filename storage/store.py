@@ -26,6 +26,7 @@ from storage import (
     extractions,
     inflight,
     ledger,
+    migrate,
     replicas,
     usage_reports,
     users,
@@ -129,8 +130,6 @@ class Store:
         if migrate_apart:
             await _upgrade_in_child(self._url)
         else:
-            from storage import migrate
-
             await migrate.upgrade(self._url)
         self._engine = create_engine(self._url, echo=self._echo)
         self._read = async_sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
