@@ -357,7 +357,7 @@ class _Answer:
         return outcome
 
 
-def continuable(history: Sequence[MessageRecord], answer_id: int) -> tuple[str, str] | None:
+def continuable(history: Sequence[HistoryMessage], answer_id: int) -> tuple[str, str] | None:
     """(question, answer so far) if `answer_id` is the conversation's last answer, else None: an
     answer is continued only while nothing came after it."""
     if len(history) < 2 or history[-1].id != answer_id or history[-1].role != "assistant":
