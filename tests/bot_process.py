@@ -11,15 +11,21 @@ from pathlib import Path
 
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram
+from tests.waiting import START_CEILING, WAIT_CEILING
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class BotProcess:
-    """`async with BotProcess(tmp_path, tg, kimi, DATABASE_URL=...) as bot:`; killed on exit."""
+    """`async with BotProcess(tmp_path, tg, kimi, DATABASE_URL=...) as bot:`; killed on exit.
+
+    A polling bot is entered once it is ready: its first getUpdates reached the fake Telegram (its
+    start-up, migrations included, is done). So a test's waits time the bot's work, not Python
+    starting on a busy machine. A webhook bot's caller waits for its setWebhook instead."""
 
     def __init__(self, cwd: Path, tg: FakeTelegram, kimi: FakeKimi, **env: str) -> None:
         self.cwd = cwd
+        self.tg = tg
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "MOONSHOT_"))}
         self.env = {
             **clean,
@@ -35,6 +41,7 @@ class BotProcess:
         self.log_path = cwd / f"bot-{id(self)}.log"  # a file, not a pipe: a full pipe would block the bot
 
     async def __aenter__(self) -> BotProcess:
+        since = self.tg.mark()  # calls from here on are this process's (one bot at a time)
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -45,7 +52,23 @@ class BotProcess:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=log,
             )
+        if "TELEGRAM_WEBHOOK_URL" not in self.env:
+            await self._polling(since)
         return self
+
+    async def _polling(self, since: int) -> None:
+        """Wait until this process polls the fake Telegram (its readiness), or fail with its log."""
+        process = self.process
+        assert process is not None
+        await self.tg.wait_until(
+            lambda: (
+                process.returncode is not None
+                or any(c.method == "getUpdates" for c in self.tg.calls(include_polling=True)[since:])
+            ),
+            timeout=START_CEILING,
+            description="the bot's first getUpdates",
+        )
+        assert process.returncode is None, f"the bot exited on start:\n{self.log}"
 
     @property
     def log(self) -> str:
@@ -54,7 +77,7 @@ class BotProcess:
     async def __aexit__(self, *exc_info: object) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
-            await self.wait(30)
+            await self.wait(WAIT_CEILING)
 
     def signal(self, signum: signal.Signals) -> None:
         assert self.process is not None

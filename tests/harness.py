@@ -13,6 +13,7 @@ from composition_root import serve
 from handlers.services import BotServices
 from tests.fakes.kimi import FakeKimi
 from tests.fakes.telegram import FakeTelegram
+from tests.waiting import START_CEILING, WAIT_CEILING
 
 KIMI_KEY = "sk-test-secret-key-0123456789"
 
@@ -58,15 +59,17 @@ class RunningBot:
             self._confirmed_before_start = self.telegram.confirmed_update_id
         ready: asyncio.Future[BotServices] = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(serve(self.settings, self._stop, ready=ready))
-        done, _ = await asyncio.wait({self._task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._task, ready}, timeout=START_CEILING, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._task in done:
             self._task.result()  # raises what start-up raised
         if ready not in done:
-            raise AssertionError("the bot did not start within 30 s")
+            raise AssertionError(f"the bot did not start within {START_CEILING} s")
         self.services = ready.result()
         return self
 
-    async def caught_up(self, timeout: float = 15.0) -> None:  # noqa: ASYNC109 (test-facing API)
+    async def caught_up(self, timeout: float = WAIT_CEILING) -> None:  # noqa: ASYNC109 (test-facing API)
         """Wait until the bot has handled every update queued for it so far (see the class doc)."""
         if self.telegram is None:
             raise TypeError("RunningBot(settings, telegram) is needed to know which updates to wait for")
@@ -85,4 +88,4 @@ class RunningBot:
     async def __aexit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._task is not None:
-            await asyncio.wait_for(self._task, 30)
+            await asyncio.wait_for(self._task, WAIT_CEILING)

@@ -16,6 +16,7 @@ from tests.bot_process import BotProcess
 from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.telegram import FakeTelegram, User
 from tests.harness import RunningBot
+from tests.waiting import WAIT_CEILING
 
 LONG_ANSWER = "Counting sheep, one more each line. " * 400  # ~75 s at this pace: never finishes here
 
@@ -27,7 +28,7 @@ def long_reply() -> Reply:
 async def wait_until_streaming(tg: FakeTelegram, user: User) -> str:
     """Wait until the user sees part of the answer (a draft), and return what they see."""
     draft = await tg.wait_until(
-        lambda: (d := tg.current_draft(user.id)) is not None and len(d.text) > 60 and d, timeout=30
+        lambda: (d := tg.current_draft(user.id)) is not None and len(d.text) > 60 and d, timeout=WAIT_CEILING
     )
     return draft.text
 
@@ -84,10 +85,11 @@ async def checkpointed_text(database_url: str) -> str:
 
 
 async def wait_for_checkpoint(database_url: str, longer_than: int) -> str:
-    for _ in range(150):  # 30 s
+    deadline = asyncio.get_running_loop().time() + WAIT_CEILING
+    while asyncio.get_running_loop().time() < deadline:
         if len(saved := await checkpointed_text(database_url)) > longer_than:
             return saved
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # polling the database for the bot's next checkpoint
     raise AssertionError("the answer in flight was never checkpointed")
 
 
@@ -115,7 +117,7 @@ async def test_sigkill_mid_answer_then_restart_frees_the_budget_and_reports_the_
         await wait_until_streaming(tg, user)
         saved = await wait_for_checkpoint(database_url, longer_than=40)
         crashed.signal(signal.SIGKILL)
-        await crashed.wait(10)
+        await crashed.wait(WAIT_CEILING)
 
     async with BotProcess(tmp_path, tg, fake_kimi, **env) as restarted:
         told = await tg.wait_for_message(

@@ -19,6 +19,7 @@ from tests.fakes.kimi import FakeKimi, Reply
 from tests.fakes.round_robin_proxy import RoundRobinProxy
 from tests.fakes.telegram import FakeTelegram, TelegramRules
 from tests.harness import BOT_TOKEN
+from tests.waiting import START_CEILING, WAIT_CEILING
 
 SECRET = "replicas-Secret_7"
 BOT = "@kimi_test_bot"
@@ -67,8 +68,11 @@ async def replicas(
             await stack.enter_async_context(bot)
             bots.append(bot)
             proxy.backends.append(bot.url)  # type: ignore[attr-defined]
-        # Each replica calls setWebhook once it listens.
-        await tg.wait_until(lambda: tg.world.webhook_sets >= count, timeout=60, description="setWebhook x2")
+        # Each replica calls setWebhook once it listens (both start at once: a busy machine's start
+        # can take long, START_CEILING).
+        await tg.wait_until(
+            lambda: tg.world.webhook_sets >= count, timeout=START_CEILING, description="setWebhook x2"
+        )
         yield proxy, bots
 
 
@@ -99,7 +103,7 @@ async def test_two_replicas_answer_each_question_once_in_order_and_stop_across(
                 sum(t.startswith("Answer") for t in tg.bot_texts(alice.id)) == 4
                 and not any(m.reply_markup for m in tg.messages(alice.id))
             ),
-            timeout=60,
+            timeout=2 * WAIT_CEILING,  # four answers one after the other
         )
         assert asked(fake_kimi) == [f"Question {n}" for n in range(1, 5)]  # once each, in order
         for request in fake_kimi.chat_requests[1:]:  # each turn saw the one before it, answered
@@ -130,7 +134,8 @@ async def test_two_replicas_answer_each_question_once_in_order_and_stop_across(
             return [(await get(f"{bot.url}/metrics"))[1] for bot in bots]  # type: ignore[attr-defined]
 
         stopped = 'kimi_bot_turns_total{outcome="stopped"} 1.0'
-        for _ in range(100):
+        deadline = asyncio.get_running_loop().time() + WAIT_CEILING
+        while asyncio.get_running_loop().time() < deadline:
             texts = await metrics()
             if any(stopped in text for text in texts):
                 break

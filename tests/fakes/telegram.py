@@ -60,6 +60,7 @@ from tests.fakes.telegram_models import (
 from tests.fakes.telegram_text import normalise, render_html, utf16_slice
 from tests.fakes.telegram_webhook import WebhookDelivery
 from tests.fakes.telegram_world import World
+from tests.waiting import WAIT_CEILING
 
 __all__ = [
     "BotApiError",
@@ -968,7 +969,10 @@ class FakeTelegram:
         timeout: float = 10.0,
         description: str = "",
     ) -> Any:
-        """Wait until ``condition()`` returns something truthy (checked on every change)."""
+        """Wait until ``condition()`` returns something truthy (checked on every change).
+
+        ``timeout`` is a ceiling for a broken bot, never below WAIT_CEILING: see there."""
+        timeout = max(timeout, WAIT_CEILING)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -1031,6 +1035,7 @@ class FakeTelegram:
         Never use it before asserting that something did NOT happen: updates are handled
         concurrently and a handler may be busy without calling Telegram. Wait for the event
         instead (tests.harness.RunningBot.caught_up: every update handled)."""
+        timeout = max(timeout, WAIT_CEILING)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
