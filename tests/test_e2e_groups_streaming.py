@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from composition_root import serve
 from handlers.flood import FloodGuard
 from handlers.services import BotServices
@@ -58,6 +60,7 @@ async def test_three_members_streaming_at_once_all_see_progress_without_flood_er
     tg.assert_no_flood()
 
 
+@pytest.mark.slow
 async def test_more_answers_than_twenty_a_minute_in_a_group_wait_for_the_window(
     start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
 ):

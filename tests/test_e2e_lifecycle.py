@@ -18,6 +18,8 @@ from tests.fakes.telegram import FakeTelegram, User
 from tests.harness import RunningBot
 from tests.waiting import WAIT_CEILING
 
+pytestmark = pytest.mark.slow  # subprocess bots: 10-20 s a test (tests/conftest.py runs them first)
+
 LONG_ANSWER = "Counting sheep, one more each line. " * 400  # ~75 s at this pace: never finishes here
 
 

@@ -21,6 +21,8 @@ from tests.fakes.telegram import FakeTelegram, TelegramRules
 from tests.harness import BOT_TOKEN
 from tests.waiting import START_CEILING, WAIT_CEILING
 
+pytestmark = pytest.mark.slow  # subprocess bots: 10-20 s a test (tests/conftest.py runs them first)
+
 SECRET = "replicas-Secret_7"
 BOT = "@kimi_test_bot"
 

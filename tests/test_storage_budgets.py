@@ -78,6 +78,7 @@ def any_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
+@pytest.mark.slow
 def test_processes_racing_for_the_last_point_never_overspend(any_url: str) -> None:
     # Replicas of the bot share one database: each process has its own Store and they race for
     # the last 1 元点 of a 10 元点 budget. The guarantee must come from the database, not from any
