@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # The shortest answer worth starting: a budget remainder that affords fewer output tokens is
     # refused ("budget used up") instead of starting a few-word fragment.
     min_output_tokens: int = Field(default=256, ge=1)
+    # Web search (/search on), per turn: the searches run and their result tokens in all; beyond
+    # them the round trip stops. Calls per response: the most $web_search calls one response is
+    # assumed to carry (Moonshot documents no limit), reserved for the response that asks past the
+    # allowance; see bot/search_budget.py.
+    web_search_max_calls: int = Field(default=2, ge=1, le=5)
+    web_search_max_result_tokens: int = Field(default=16_000, ge=1)
+    web_search_max_calls_per_response: int = Field(default=4, ge=1, le=64)
     document_confirm_threshold: Decimal = Field(default=Decimal(20), ge=0)
     # On SIGTERM/SIGINT, running answers get this long to finish before they are interrupted;
     # Docker kills 10 s after SIGTERM, and interrupting and closing take about 2 s more.

@@ -39,7 +39,7 @@ from bot.kimi import (
 )
 from bot.kimi.web_search import WEB_SEARCH_NAME
 from bot.pricing import ModelPrice, PriceTable
-from bot.search_budget import SearchAllowance, search_worst_case_micro
+from bot.search_budget import SearchAllowance, chargeable_searches, search_worst_case_micro
 from bot.settings import Settings
 from bot.shared_turns import SharedPlace, current_arrival, turn_key_text
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
@@ -69,7 +69,6 @@ CONTEXT_SAFETY_TOKENS = 256
 HISTORY_CHARS_PER_TOKEN = 3
 # A wait for Kimi's slots this long (seconds) is told to the user.
 QUEUED_NOTICE_AFTER = 2.0
-SEARCH_ALLOWANCE = SearchAllowance()
 
 
 class TurnStatus(StrEnum):
@@ -190,6 +189,7 @@ class _CallPlan:
 
     web_search: bool = False
     thinking: bool | None = None
+    search_allowance: SearchAllowance | None = None  # with web_search: what the turn reserved
 
 
 @dataclass
@@ -250,7 +250,7 @@ class _Answer:
         self, messages: list[dict[str, str]], stop: asyncio.Event
     ) -> AsyncGenerator[TurnEvent, None]:
         price, plan, progress = self.price, self.plan, self.progress
-        allowance = SEARCH_ALLOWANCE if plan.web_search else None
+        allowance = plan.search_allowance if plan.web_search else None
         if (wait := self.kimi.queue_wait_estimate()) >= QUEUED_NOTICE_AFTER:
             yield Queued(math.ceil(wait))
         sent: list[dict[str, Any]] = list(messages)
@@ -342,10 +342,23 @@ class _Answer:
                     tokens=outcome.completion_tokens,
                 )
             )
+        searches = progress.searches
+        if self.plan.search_allowance is not None:
+            searches = chargeable_searches(progress.searches, self.plan.search_allowance)
+            if searches < progress.searches:
+                # More calls in one response than WEB_SEARCH_MAX_CALLS_PER_RESPONSE assumes:
+                # Moonshot bills them, the user is charged only what was reserved.
+                log.warning(
+                    "web search fees not charged to user %s: %d of %d (more calls in one response "
+                    "than WEB_SEARCH_MAX_CALLS_PER_RESPONSE)",
+                    request.user.telegram_id,
+                    progress.searches - searches,
+                    progress.searches,
+                )
         charged = await charge.settle(
             usages,
             reported=bool(progress.usages),
-            searches=progress.searches,
+            searches=searches,
             search_fee_micro=self.web_search_fee_micro,
             messages=messages,
             continued=None if request.continues is None else (request.continues, content),
@@ -383,6 +396,11 @@ class Conversations:
         self._prices = prices
         self._settings = settings
         self._budgets = budgets
+        self._search_allowance = SearchAllowance(
+            searches=settings.web_search_max_calls,
+            result_tokens=settings.web_search_max_result_tokens,
+            per_response=settings.web_search_max_calls_per_response,
+        )
         self._queue = TurnQueue()
         self._coordination: Coordination | None = None
 
@@ -462,7 +480,9 @@ class Conversations:
             decision = await self._reserve_search(request, price, prompt_tokens, max_tokens, inflight_turn)
             search_skipped = decision is None
             if decision is not None:
-                plan = _CallPlan(web_search=True, thinking=plan.thinking)
+                plan = _CallPlan(
+                    web_search=True, thinking=plan.thinking, search_allowance=self._search_allowance
+                )
         if decision is None:
             # prompt_tokens is the guaranteed bound: the reservation covers whatever Kimi bills.
             decision = await self._budgets.reserve_for_call(
@@ -531,10 +551,10 @@ class Conversations:
     ) -> Granted | None:
         """Hold the worst case of a turn with web search, or None if the budget cannot."""
         fee = self._prices.web_search_fee_micro
-        worst = search_worst_case_micro(price, prompt_tokens, max_tokens, fee, SEARCH_ALLOWANCE)
-        # One more fee: a response asking for searches beyond the allowance is billed too.
+        # Includes the fees of the response that asks beyond the allowance (billed, not run).
+        worst = search_worst_case_micro(price, prompt_tokens, max_tokens, fee, self._search_allowance)
         return await self._budgets.reserve_exactly(
-            request.user, worst + fee, max_tokens, inflight_turn=inflight_turn
+            request.user, worst, max_tokens, inflight_turn=inflight_turn
         )
 
     async def _fit(

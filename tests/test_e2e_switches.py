@@ -170,3 +170,31 @@ def _query_one(bot, sql: str) -> int:  # noqa: ANN001
 
     with sqlite3.connect(bot.services.store.database_url.database) as connection:
         return int(connection.execute(sql).fetchone()[0])
+
+
+async def test_many_searches_at_once_never_overspend_the_budget_or_the_hold(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # A budget of 200 元点 affords the search reservation (allowance 2 searches + 4 fees for the
+    # response past it, small answers) but not the 30 fees Moonshot bills for 30 calls at once.
+    bot = await start_bot(default_budget=200, max_output_tokens=1000, web_search_max_calls_per_response=4)
+    amy = tg.user(first_name="Amy")
+    await _command(tg, amy, "/search on", "on")
+    fake_kimi.script(
+        Reply(web_search="first", search_tokens=200),
+        Reply(content="So far: ", web_searches=[f"query {n}" for n in range(30)], search_tokens=200),
+    )
+    await tg.send_text(amy, "Search everything.")
+    reply = await tg.wait_for_message(amy.id, finished(tg, amy.id, "more web searches"), timeout=15)
+    assert "So far:" in reply.visible_text
+    assert len(fake_kimi.chat_requests) == 2  # the 30 calls were not run
+    assert fake_kimi.web_search_calls_billed == 31  # what Moonshot bills
+    rows = ledger(bot, amy.id)
+    [fees] = [row for row in rows if row["purpose"] == "search"]
+    assert fees["web_search_calls"] == 2 + 4  # the allowance, plus the reserved response past it
+    charged = sum(row["cost_micro"] for row in rows)
+    held = _query_one(bot, "SELECT amount_micro FROM reservations ORDER BY id DESC LIMIT 1")
+    assert charged <= held  # the reservation was a true upper bound on the charge
+    assert charged <= 200 * 1_000_000  # the budget was not overspent
+    cost = await _command(tg, amy, "/cost", "Last reply")
+    assert "🔎 web searches: 6" in cost.text

@@ -60,8 +60,9 @@ class ChatTurn:
             return ()
         searches = tuple(WebSearchCall.from_arguments(call.arguments) for call in calls)
         if not self._within_allowance(searches):
-            # Paid for (the fee comes with the tool-call response) but not run: the caller sees
-            # the calls and a "tool_calls" finish, and the reservation stays a true bound.
+            # Paid for (the fee comes with the tool-call response, however many calls it carries)
+            # but not run: the caller sees the calls and a "tool_calls" finish, and this is the
+            # turn's last response, whose fees the reservation holds (bot/search_budget.py).
             self.search_limited = True
             return ()
         self.searches.extend(searches)

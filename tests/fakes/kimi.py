@@ -314,7 +314,9 @@ class Reply:
     error: answer with this error instead; error_after_chunks: send that many data lines,
         then the error as a data line, and end without [DONE].
     web_search: the model asks for $web_search (if the request declares it) with this query;
-        search_tokens is what the results will add to the next call's input.
+        search_tokens is what the results will add to the next call's input (per search).
+        web_searches: several $web_search calls in the one response, as Moonshot may send
+        (each billed its fee), one per query, after web_search's.
     """
 
     content: str = ""
@@ -334,6 +336,7 @@ class Reply:
     error_after_chunks: tuple[int, FakeError] | None = None
     web_search: str | None = None
     search_tokens: int = 1000
+    web_searches: Sequence[str] = ()
 
 
 @dataclass
@@ -535,6 +538,8 @@ class FakeKimi:
         self._endpoint_errors: dict[str, deque[FakeError]] = {}
         self._chat_starts: deque[float] = deque()
         self._searches: dict[str, int] = {}
+        # $web_search calls sent in responses (after the max_tokens cut): Moonshot bills each a fee.
+        self.web_search_calls_billed = 0
         self._closing: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -691,11 +696,13 @@ class FakeKimi:
         if reply.error is not None:
             return _error_response(reply.error)
         declares_search = any((tool.get("function") or {}).get("name") == "$web_search" for tool in tools)
-        if reply.web_search is not None and declares_search:
+        if (reply.web_search is not None or reply.web_searches) and declares_search:
             reply = self._search_request(reply)
         if not thinking:
             reply = replace(reply, reasoning="")
         answer = _plan_answer(reply, max_tokens)
+        if answer.finish_reason == "tool_calls":  # Moonshot bills the fee of a tool-call response
+            self.web_search_calls_billed += sum(call.name == "$web_search" for call in answer.tool_calls)
         usage = _usage(reply, prompt_tokens, answer.completion_tokens)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -875,20 +882,25 @@ class FakeKimi:
         return self._searches[search_id]
 
     def _search_request(self, reply: Reply) -> Reply:
-        search_id = "search-" + secrets.token_hex(6)
-        self._searches[search_id] = reply.search_tokens
-        arguments = json.dumps(
-            {
-                "search_result": {"search_id": search_id},
-                "query": reply.web_search,
-                "usage": {"total_tokens": reply.search_tokens},
-            },
-            ensure_ascii=False,
-        )
-        call = ScriptedToolCall(
-            "$web_search", arguments, id="call_" + secrets.token_hex(6), type="builtin_function"
-        )
-        return replace(reply, tool_calls=(*reply.tool_calls, call), web_search=None)
+        queries = ([reply.web_search] if reply.web_search is not None else []) + list(reply.web_searches)
+        calls = []
+        for query in queries:
+            search_id = "search-" + secrets.token_hex(6)
+            self._searches[search_id] = reply.search_tokens
+            arguments = json.dumps(
+                {
+                    "search_result": {"search_id": search_id},
+                    "query": query,
+                    "usage": {"total_tokens": reply.search_tokens},
+                },
+                ensure_ascii=False,
+            )
+            calls.append(
+                ScriptedToolCall(
+                    "$web_search", arguments, id="call_" + secrets.token_hex(6), type="builtin_function"
+                )
+            )
+        return replace(reply, tool_calls=(*reply.tool_calls, *calls), web_search=None, web_searches=())
 
     async def _complete(
         self,
