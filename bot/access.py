@@ -10,7 +10,9 @@ REFRESH_SECONDS (`keep_fresh`). The rules:
 - otherwise a user is allowed if ALLOWED_USER_IDS names them, or if nobody is listed anywhere
   (neither ALLOWED_USER_IDS nor an /allow): an unlisted bot is open to everyone, as before.
 So the first /allow on an open bot closes it to everyone not allowed; /allow says so.
-Only new messages are checked: an answer already being written when its asker is denied ends.
+New messages are checked on arrival, and a turn again when it starts (`Conversations` is given
+`allows`): a message that waited behind its asker's own answer is refused if they were denied
+meanwhile. An answer already being written when its asker is denied ends.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -81,6 +81,7 @@ class TurnStatus(StrEnum):
     TOO_LONG = "too_long"  # the new message alone does not fit the model's context
     FILTERED = "filtered"  # Kimi's content filter ended the answer (finish_reason=content_filter)
     NOT_CONTINUABLE = "not_continuable"  # the answer to continue is no longer the conversation's last
+    NOT_ALLOWED = "not_allowed"  # the asker was denied (/deny) while the turn waited; nothing was called
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,11 @@ class Conversations:
         prices: PriceTable,
         settings: Settings,
         budgets: BudgetKeeper,
+        may_ask: Callable[[int], bool] = lambda user_id: True,
     ) -> None:
+        """`may_ask(user_id)`: may this user still be answered (the allow-list)? Asked again when a
+        turn gets its place, since a message queued behind its asker's own answer was let in on
+        arrival and the asker may have been denied since."""
         self._store = store
         self._kimi = kimi
         self._prices = prices
@@ -401,6 +406,7 @@ class Conversations:
             result_tokens=settings.web_search_max_result_tokens,
             per_response=settings.web_search_max_calls_per_response,
         )
+        self._may_ask = may_ask
         self._queue = TurnQueue()
         self._coordination: Coordination | None = None
 
@@ -437,6 +443,10 @@ class Conversations:
 
     async def _run_locked(self, request: TurnRequest, stop: asyncio.Event) -> AsyncGenerator[TurnEvent, None]:
         price = self.model_for(request.user, request.model)
+        if not self._may_ask(request.user.telegram_id):
+            # Before anything is reserved or called: a denied asker costs nothing.
+            yield TurnFinished(TurnOutcome(TurnStatus.NOT_ALLOWED, price.model))
+            return
         conversation = await self._store.active_conversation(
             request.key.chat_id, request.key.user_id, request.key.thread_id
         )

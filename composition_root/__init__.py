@@ -94,7 +94,7 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         reports=Reports(store, budgets),
         prices=prices,
         budgets=budgets,
-        conversations=Conversations(store, kimi, prices, settings, budgets),
+        conversations=Conversations(store, kimi, prices, settings, budgets, may_ask=access.allows),
         catalog=ModelCatalog(kimi, prices, settings.default_model),
         guard=guard or FloodGuard(),
         document_reader=DocumentReader(store, kimi),

@@ -13,6 +13,7 @@ from telegram import Update
 from bot.pricing import format_points
 from handlers.bot_context import BotContext
 from handlers.command_arguments import BadArgument, bad_argument_text, parse_user_id
+from handlers.long_replies import reply_in_parts
 from handlers.services import services
 from handlers.texts import language_of, text
 from handlers.update_parts import message_of, sender_of
@@ -86,7 +87,7 @@ async def on_users(update: Update, context: BotContext) -> None:
                     budget=budget_use_text(lang, use),
                 )
             )
-    await message.reply_text("\n".join(lines))
+    await reply_in_parts(message, "\n".join(lines))
 
 
 def _day(moment: datetime) -> str:

@@ -141,7 +141,10 @@ async def answer(
                     await streamer.show_notice(text(lang, "queued", seconds=event.seconds))
                 elif isinstance(event, TurnFinished):
                     outcome = event.outcome
-        if outcome is not None:
+        if outcome is not None and outcome.status is TurnStatus.NOT_ALLOWED:
+            # Denied while this message waited behind an answer: the refusal it would get now.
+            await message.reply_text(text(lang, "not_allowed", user_id=sender.id))
+        elif outcome is not None:
             await show_outcome(context, svc, message, streamer, outcome, lang, active.reason, note)
     except TelegramError as error:
         # Expected (blocked, kicked, a definitive refusal): one line, no traceback.

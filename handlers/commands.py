@@ -23,6 +23,7 @@ from handlers.command_arguments import (
     parse_budget_limit,
     parse_user_id,
 )
+from handlers.long_replies import reply_in_parts
 from handlers.services import BotServices, services
 from handlers.switches import search_button
 from handlers.texts import error_text, text
@@ -63,14 +64,15 @@ async def on_start(update: Update, context: BotContext) -> None:
     remaining = (
         text(lang, "unlimited") if view.remaining_micro is None else format_points(view.remaining_micro)
     )
-    await message_of(update).reply_text(
+    await reply_in_parts(
+        message_of(update),
         text(
             lang,
             "start",
             model=svc.conversations.model_for(user).model,
             remaining=remaining,
             commands=_help_commands(svc, update, lang, context),
-        )
+        ),
     )
 
 
@@ -134,14 +136,16 @@ async def on_model(update: Update, context: BotContext) -> None:
         if fits(ChooseModel(p.model))
     ]
     keyboard.append([search_button(lang, user.web_search)])
-    await message_of(update).reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
+    await reply_in_parts(message_of(update), "\n".join(lines), reply_markup=InlineKeyboardMarkup(keyboard))
 
 
 async def _switch_model(update: Update, svc: BotServices, user_id: int, model: str, lang: str) -> bool:
     models = await svc.catalog.available()
     if not any(price.model == model for price in models):
         names = "\n".join(price.model for price in models) or "-"
-        await message_of(update).reply_text(text(lang, "model_unknown", model=excerpt(model), models=names))
+        await reply_in_parts(
+            message_of(update), text(lang, "model_unknown", model=excerpt(model), models=names)
+        )
         return False
     await svc.users.choose_model(user_id, model)
     await message_of(update).reply_text(text(lang, "model_switched", model=model))
@@ -272,7 +276,7 @@ async def on_cost(update: Update, context: BotContext) -> None:
             fees = sum(row.web_search_cost_micro for row in section.rows)
             lines.append(text(lang, "cost_search_line", searches=searches, points=format_points(fees)))
     chart = InlineKeyboardButton(text(lang, "cost_chart_button"), callback_data=encode(ShowCostChart()))
-    await message.reply_text("\n".join(lines), reply_markup=InlineKeyboardMarkup([[chart]]))
+    await reply_in_parts(message, "\n".join(lines), reply_markup=InlineKeyboardMarkup([[chart]]))
 
 
 # --- /reset and /stop ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from bot.reports import AdminReport, BudgetUse
 from bot.usage_periods import UsagePeriod, parse_period
 from handlers.bot_context import BotContext
 from handlers.chat import known_user
+from handlers.long_replies import reply_in_parts
 from handlers.services import BotServices, services
 from handlers.texts import language_of, text
 from handlers.update_parts import message_of, sender_of
@@ -167,7 +168,7 @@ async def on_report(update: Update, context: BotContext) -> None:
         await message.reply_text(text(lang, "report_usage"))
         return
     report = await svc.reports.admin(period)
-    await message.reply_text(report_text(report, lang))
+    await reply_in_parts(message, report_text(report, lang))
     chart = await svc.reports.chart(None)
     png = await render_chart(svc, chart, lang, everyone=True)
     await message.reply_photo(

@@ -8,6 +8,7 @@ size and format, never by its pixels.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import sqlite3
@@ -335,3 +336,39 @@ async def test_allow_and_deny_work_for_the_next_message_without_a_restart(
     assert f"from ALLOWED_USER_IDS: {friend.id}" in listing
     assert f"with /allow: {stranger.id}" in listing and f"Denied with /deny: {friend.id}" in listing
     assert f"{stranger.id}: " in listing and "元点" in listing  # used the bot recently, with spend
+
+
+async def test_a_message_queued_behind_its_askers_answer_is_refused_after_a_deny(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    friend = tg.user(first_name="Friend")
+    admin = tg.user(id=ADMIN, first_name="Admin")
+    bot = await start_bot(admin_user_ids=str(ADMIN), allowed_user_ids=str(friend.id))
+    release = asyncio.Event()  # the first answer streams until the test lets it finish
+    fake_kimi.script(
+        Reply(content="word " * 20, hold_after_chunks=(2, release)), Reply(content="never to be sent")
+    )
+    await tg.send_text(friend, "tell me a story")
+    await tg.wait_until(
+        lambda: any(d.text for d in tg.drafts(friend.id)), timeout=15, description="streaming"
+    )
+    await tg.send_text(friend, "and then?")  # let in on arrival, waits behind the answer
+    await tg.wait_until(
+        lambda: len({d.draft_id for d in tg.drafts(friend.id)}) == 2,
+        timeout=15,
+        description="the second message's own sign of life (it passed the arrival check)",
+    )
+    await tg.send_text(admin, f"/deny {friend.id}")
+    await tg.wait_for_message(admin.id, lambda m: "no longer" in m.text)
+    release.set()
+
+    story = await tg.wait_for_message(
+        friend.id, lambda m: m.text.startswith("word") and not m.callback_data, timeout=30
+    )
+    assert story.text.strip() == ("word " * 20).strip()  # the answer under way still ends whole
+    refusal = await tg.wait_for_message(friend.id, lambda m: "private" in m.text, timeout=15)
+    assert str(friend.id) in refusal.text
+    assert len(fake_kimi.chat_requests) == 1  # the queued message never reached Kimi
+    assert not any("never to be sent" in m.text or "went wrong" in m.text for m in tg.messages(friend.id))
+    assert len(ledger_rows(bot)) == 1  # only the first answer was charged
+    assert (await bot.budget(friend.id))[1] == 0  # and nothing stays reserved

@@ -311,6 +311,8 @@ class Reply:
     drop_before_done: everything is sent except data: [DONE], then the connection is cut
         (drop_style "abort") or the body ends cleanly ("eof").
     stall_after_chunks: after that many data lines, send nothing more (until the client leaves).
+    hold_after_chunks: (n, event): after n data lines, wait until the test sets event, then go on
+        (an answer that streams exactly as long as a test needs).
     error: answer with this error instead; error_after_chunks: send that many data lines,
         then the error as a data line, and end without [DONE].
     web_search: the model asks for $web_search (if the request declares it) with this query;
@@ -332,6 +334,7 @@ class Reply:
     drop_before_done: bool = False
     drop_style: Literal["abort", "eof"] = "abort"
     stall_after_chunks: int | None = None
+    hold_after_chunks: tuple[int, asyncio.Event] | None = None
     error: FakeError | None = None
     error_after_chunks: tuple[int, FakeError] | None = None
     web_search: str | None = None
@@ -960,6 +963,8 @@ class FakeKimi:
                 assert self._closing is not None
                 await self._closing.wait()
                 return response
+            if reply.hold_after_chunks is not None and number == reply.hold_after_chunks[0]:
+                await reply.hold_after_chunks[1].wait()
             if reply.error_after_chunks is not None and number >= reply.error_after_chunks[0]:
                 await response.write(_sse(reply.error_after_chunks[1].body()))
                 await response.write_eof()
