@@ -316,12 +316,17 @@ async def test_allow_and_deny_work_for_the_next_message_without_a_restart(
     await tg.wait_for_message(stranger.id, lambda m: m.text == "welcome in", timeout=15)
 
     # Denied while an answer streams: that answer is delivered whole, the next message is refused.
-    fake_kimi.script(Reply(content="word " * 60, chunk_tokens=2, delay=0.05))
+    release = asyncio.Event()  # the answer streams until the /deny is done
+    fake_kimi.script(Reply(content="word " * 60, chunk_tokens=2, hold_after_chunks=(2, release)))
     await tg.send_text(friend, "tell me a long story")
-    await tg.wait_until(lambda: tg.drafts(friend.id), timeout=15, description="the answer streaming")
+    # Text in the draft: the turn has started (a turn denied before it starts is refused).
+    await tg.wait_until(
+        lambda: any(d.text for d in tg.drafts(friend.id)), timeout=15, description="the answer streaming"
+    )
     await tg.send_text(admin, f"/deny {friend.id}")
     await tg.wait_for_message(admin.id, lambda m: "no longer" in m.text)
     assert not [m for m in tg.messages(friend.id) if m.text and m.text.startswith("word")]  # still streaming
+    release.set()
     story = await tg.wait_for_message(
         friend.id, lambda m: m.text.startswith("word") and not m.callback_data, timeout=30
     )
