@@ -8,7 +8,7 @@ from bot.budget_notices import BudgetNotice, NoticeKind
 from bot.pricing import format_points
 from bot.turn import TurnOutcome
 from handlers.services import BotServices
-from handlers.texts import text
+from handlers.texts import reset_text, text
 
 
 async def budget_notes(svc: BotServices, asker: User | None, outcome: TurnOutcome, lang: str) -> list[str]:
@@ -22,10 +22,7 @@ def notice_text(notice: BudgetNotice, lang: str) -> str:
     limit = format_points(view.limit_micro or 0)
     if notice.kind is NoticeKind.RENEWED:
         return text(lang, "budget_renewed", limit=limit)
-    if view.period.ends_at is None:
-        reset = text(lang, "reset_never")
-    else:
-        reset = text(lang, "reset_at", when=f"{view.period.ends_at:%Y-%m-%d %H:%M}")
+    reset = reset_text(lang, view.period.ends_at)
     return text(
         lang,
         "budget_warning",

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from contextlib import aclosing
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType
@@ -34,7 +35,7 @@ from handlers.buttons import ContinueAnswer, StopAnswer, decode, encode
 from handlers.delivery import describe, is_transient
 from handlers.services import ActiveAnswer, BotServices, StopReason, services
 from handlers.streamer import ReplyStreamer, StreamPlacement
-from handlers.texts import error_text, language_of, text
+from handlers.texts import error_text, language_of, reset_text, text
 from storage import NewMessage, Purpose, StoredImage, UserRecord
 
 log = logging.getLogger(__name__)
@@ -253,17 +254,35 @@ async def show_outcome(
     markup = None
     if stop_reason is StopReason.SHUTDOWN and outcome.assistant_message_id is not None:
         markup = continue_markup(lang, outcome.assistant_message_id)
+    await finish_or_keep(
+        svc,
+        streamer,
+        outcome.assistant_message_id,
+        note=note,
+        empty_text=text(lang, "empty_answer"),
+        markup=markup,
+    )
+
+
+async def finish_or_keep(
+    svc: BotServices,
+    streamer: ReplyStreamer,
+    assistant_message_id: int | None,
+    **finish: Any,
+) -> None:
+    """Show the answer's final messages; if Telegram fails for a passing reason, keep them as a
+    pending delivery (retried, and resent after a restart) instead of losing a paid answer."""
     try:
-        ids = await streamer.finish(note=note, empty_text=text(lang, "empty_answer"), markup=markup)
+        ids = await streamer.finish(**finish)
     except TelegramError as error:
         if not is_transient(error):
             raise
         plan = streamer.final_messages()
-        plan.assistant_message_id = outcome.assistant_message_id
+        plan.assistant_message_id = assistant_message_id
         await svc.deliveries.keep(plan, error)
         return
-    if outcome.assistant_message_id is not None and ids:
-        await svc.history.shown_as(outcome.assistant_message_id, ids)
+    if assistant_message_id is not None and ids:
+        await svc.history.shown_as(assistant_message_id, ids)
 
 
 def search_notes(lang: str, search_skipped: bool, search_limited: bool, searches: int) -> list[str]:
@@ -329,10 +348,7 @@ def _status_note(outcome: TurnOutcome, lang: str, stop_reason: StopReason | None
 def refusal_text(outcome: TurnOutcome, lang: str) -> str:
     view = outcome.budget
     assert view is not None
-    if view.period.ends_at is None:
-        reset = text(lang, "reset_never")
-    else:
-        reset = text(lang, "reset_at", when=f"{view.period.ends_at:%Y-%m-%d %H:%M}")
+    reset = reset_text(lang, view.period.ends_at)
     return text(
         lang,
         "refused_budget",

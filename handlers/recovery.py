@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from telegram.error import TelegramError
-
 from bot.recovery import InterruptedAnswer
 from handlers.bot_context import TelegramBot
-from handlers.chat import continue_markup
-from handlers.delivery import describe, is_transient
+from handlers.chat import continue_markup, finish_or_keep
+from handlers.delivery import describe
 from handlers.flood import is_group_chat
 from handlers.services import BotServices
 from handlers.streamer import ReplyStreamer, StreamPlacement
@@ -59,14 +57,4 @@ async def _report(bot: TelegramBot, svc: BotServices, answer: InterruptedAnswer)
     markup = None
     if answer.assistant_message_id is not None:
         markup = continue_markup(lang, answer.assistant_message_id)
-    try:
-        ids = await streamer.finish(note=note, markup=markup)
-    except TelegramError as error:
-        if not is_transient(error):
-            raise
-        plan = streamer.final_messages()
-        plan.assistant_message_id = answer.assistant_message_id
-        await svc.deliveries.keep(plan, error)
-        return
-    if answer.assistant_message_id is not None and ids:
-        await svc.history.shown_as(answer.assistant_message_id, ids)
+    await finish_or_keep(svc, streamer, answer.assistant_message_id, note=note, markup=markup)

@@ -6,6 +6,8 @@ the same keys and placeholders in both languages (tests/test_texts.py checks tha
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.kimi import KimiError
 
 _TEXTS: dict[str, dict[str, str]] = {
@@ -474,6 +476,13 @@ def text(lang: str, key: str, **values: object) -> str:
     table = _TEXTS.get(lang, _TEXTS["en"])
     template = table.get(key, _TEXTS["en"][key])
     return template.format(**values) if values else template
+
+
+def reset_text(lang: str, ends_at: datetime | None) -> str:
+    """When a budget period starts again, as refusals and warnings say it."""
+    if ends_at is None:
+        return text(lang, "reset_never")
+    return text(lang, "reset_at", when=f"{ends_at:%Y-%m-%d %H:%M}")
 
 
 def error_text(lang: str, error: KimiError) -> str:
