@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # On SIGTERM/SIGINT, running answers get this long to finish before they are interrupted;
     # Docker kills 10 s after SIGTERM, and interrupting and closing take about 2 s more.
     shutdown_grace_seconds: float = Field(default=3.0, ge=0, le=6)
+    # Progress updates (drafts, edits) per second shared by all answers streaming at once: each
+    # chat gets one a second while few stream, fewer in a burst (handlers/progress_pace.py).
+    progress_updates_per_second: float = Field(default=50.0, gt=0, le=1000)
 
     kimi_connect_timeout: float = Field(default=10.0, gt=0)
     kimi_first_byte_timeout: float = Field(default=120.0, gt=0)

@@ -39,6 +39,7 @@ from handlers.app import ALLOWED_UPDATES, build_application, set_commands
 from handlers.delivery import Deliveries
 from handlers.flood import FloodGuard
 from handlers.http_server import HttpServer, health_app
+from handlers.progress_pace import ProgressPace
 from handlers.recovery import report_interrupted
 from handlers.services import BotServices
 from handlers.shutdown import end_running_answers
@@ -107,6 +108,7 @@ async def build_services(settings: Settings, guard: FloodGuard | None = None) ->
         charts=ChartRenderer(),
         notices=BudgetNotices(store, budgets),
         coordination=coordination,
+        pace=ProgressPace(settings.progress_updates_per_second),
     )
     if settings.webhook_mode and coordination.shared:
         # Several replicas may serve this URL: what one process kept in memory goes through

@@ -207,6 +207,7 @@ def make_streamer(
             reply_to=None if private else message.message_id,
         ),
         guard=svc.guard,
+        pace=svc.pace,
         use_draft=use_draft and private,
         stop_markup=stop_markup,
         thinking_label=text(lang, "thinking"),

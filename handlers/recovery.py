@@ -44,6 +44,7 @@ async def _report(bot: TelegramBot, svc: BotServices, answer: InterruptedAnswer)
             reply_to=turn.reply_to if is_group_chat(turn.chat_id) else None,
         ),
         guard=svc.guard,
+        pace=svc.pace,
         use_draft=False,
     )
     streamer.answer = answer.text

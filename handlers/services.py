@@ -26,6 +26,7 @@ from handlers.bot_context import SERVICES_KEY, BotContext
 from handlers.delivery import Deliveries
 from handlers.flood import FloodGuard
 from handlers.progress import HandledUpdates
+from handlers.progress_pace import ProgressPace
 from storage import Coordination, Store
 
 __all__ = ["SERVICES_KEY", "ActiveAnswer", "BotServices", "StopReason", "services"]
@@ -63,6 +64,7 @@ class BotServices:
     http_port: int | None = None  # where /healthz and /metrics are served, once they are
     shutting_down: bool = False  # set once the grace is over: answers that start now end at once
     handled: HandledUpdates = field(default_factory=HandledUpdates)  # which updates are done
+    pace: ProgressPace = field(default_factory=ProgressPace)  # progress updates shared by all answers
     quota_alerted_at: float | None = None  # when admins were last told the Kimi account is empty
 
     def is_admin(self, user_id: int) -> bool:

@@ -24,6 +24,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from handlers.bot_context import TelegramBot
 from handlers.delivery import FinalMessages, Piece
 from handlers.flood import FloodGuard, is_group_chat
+from handlers.progress_pace import ProgressPace
 from handlers.rendering import (
     MAX_ENTITIES_PER_MESSAGE,
     RenderedMessage,
@@ -92,6 +93,8 @@ class ReplyStreamer:
     placement: StreamPlacement
     guard: FloodGuard
     use_draft: bool
+    # Shared by every answer of the process; a streamer of its own (a test, a one-off) paces alone.
+    pace: ProgressPace = field(default_factory=ProgressPace)
     stop_markup: InlineKeyboardMarkup | None = None
     thinking_label: str = "💭"
     searching_label: str = "🔎"
@@ -249,8 +252,12 @@ class ReplyStreamer:
     # --- the pump: progress at the allowed pace --------------------------------------------------
 
     async def _run_pump(self) -> None:
+        with self.pace.stream():
+            await self._pump_progress()
+
+    async def _pump_progress(self) -> None:
         chat_id = self.placement.chat_id
-        interval = GROUP_EDIT_INTERVAL if is_group_chat(chat_id) else PRIVATE_EDIT_INTERVAL
+        own_interval = GROUP_EDIT_INTERVAL if is_group_chat(chat_id) else PRIVATE_EDIT_INTERVAL
         while not self._finished:
             timeout = self._idle_timeout()
             with contextlib.suppress(TimeoutError):
@@ -260,6 +267,7 @@ class ReplyStreamer:
             if not self._dirty.is_set():
                 await self._keep_alive()
                 continue
+            interval = self.pace.interval(own_interval)
             wait = max(self.guard.delay_for(chat_id), self._last_progress_at + interval - time.monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)
