@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
 from bot.charging import Bill, Charge, billed_or_estimated
-from bot.checkpoints import Checkpointer
+from bot.checkpoints import Checkpoints
 from bot.context_window import (
     Window,
     drop_oldest_turns,
@@ -409,6 +409,7 @@ class Conversations:
         self._may_ask = may_ask
         self._queue = TurnQueue()
         self._coordination: Coordination | None = None
+        self._checkpoints = Checkpoints(store)  # one writer for all answers' checkpoints
 
     def share_turn_order(self, coordination: Coordination) -> None:
         """Several replicas: order the turns of webhook updates through the database."""
@@ -521,10 +522,9 @@ class Conversations:
             web_search_fee_micro=self._prices.web_search_fee_micro,
         )
         outcome: TurnOutcome | None = None
-        checkpoints = Checkpointer(self._store, decision.reservation, answer.progress.written)
         try:
             yield TurnStarted(price.model, continued)
-            async with checkpoints:
+            async with self._checkpoints.watching(decision.reservation, answer.progress.written):
                 async for event in answer.generate(stop):
                     yield event
             outcome = await answer.settle()

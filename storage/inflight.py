@@ -6,11 +6,13 @@ to a dead process is what a crash cut (see storage.liveness and Store.adopt_dead
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.records import InflightTurn, NewInflightTurn, Reservation
+from storage.records import Checkpoint, InflightTurn, NewInflightTurn, Reservation
 from storage.tables import InflightTurnRow, ReservationRow
 from storage.utc import utc_now
 
@@ -35,14 +37,24 @@ async def insert(session: AsyncSession, reservation_id: int, turn: NewInflightTu
     await session.flush()
 
 
-async def checkpoint(session: AsyncSession, reservation_id: int, content: str, reasoning: str) -> None:
+async def checkpoint(session: AsyncSession, checkpoints: Sequence[Checkpoint]) -> None:
+    """Save the texts of many in-flight turns in one statement (executemany); a settled or removed
+    turn's row is left as it is."""
     statement = (
         update(InflightTurnRow)
-        .where(col(InflightTurnRow.reservation_id) == reservation_id, col(InflightTurnRow.settled).is_(False))
-        .values(content=content, reasoning=reasoning, updated_at=utc_now())
-        .execution_options(synchronize_session=False)
+        .where(
+            col(InflightTurnRow.reservation_id) == bindparam("reservation"),
+            col(InflightTurnRow.settled).is_(False),
+        )
+        .values(content=bindparam("text"), reasoning=bindparam("thinking"), updated_at=bindparam("at"))
     )
-    await session.exec(statement)
+    now = utc_now()
+    rows = [
+        {"reservation": item.reservation_id, "text": item.content, "thinking": item.reasoning, "at": now}
+        for item in checkpoints
+    ]
+    connection = await session.connection()
+    await connection.execute(statement, rows)
 
 
 async def remove(session: AsyncSession, reservation_id: int) -> None:

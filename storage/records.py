@@ -166,6 +166,15 @@ class ExtractionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """What an in-flight turn (by its reservation) has written so far."""
+
+    reservation_id: int
+    content: str
+    reasoning: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewInflightTurn:
     """What a turn's hold is for, kept while it streams: enough to settle it and tell the user
     if the process dies (chat, user, where to answer, the question, the prompt's size)."""

@@ -38,6 +38,7 @@ from storage.records import (
     AccessEntry,
     BudgetState,
     ChatSpend,
+    Checkpoint,
     ConversationRecord,
     DailyCost,
     ExtractionRecord,
@@ -301,10 +302,13 @@ class Store:
                 await inflight.insert(session, reservation.id, inflight_turn)
             return reservation
 
-    async def checkpoint(self, reservation: Reservation, content: str, reasoning: str) -> None:
-        """Keep what an in-flight turn has written so far (what a crash would otherwise lose)."""
+    async def checkpoint_many(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Keep what in-flight turns have written so far (what a crash would otherwise lose), all
+        in one transaction."""
+        if not checkpoints:
+            return
         async with self._writing() as session:
-            await inflight.checkpoint(session, reservation.id, content, reasoning)
+            await inflight.checkpoint(session, checkpoints)
 
     async def settle(
         self,
