@@ -12,7 +12,7 @@ from datetime import datetime
 from bot.periods import Period, current_period
 from bot.pricing import ModelPrice, points_to_micro
 from bot.settings import Settings
-from storage import NewInflightTurn, Reservation, Store, UserRecord
+from storage import BudgetState, NewInflightTurn, Reservation, Store, UserRecord
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,13 @@ class BudgetKeeper:
 
     def period(self, now: datetime | None = None) -> Period:
         return current_period(self._settings.budget_period, now)
+
+    def view_after(self, user: UserRecord, period_key: str, state: BudgetState) -> BudgetView | None:
+        """The view of a budget state read with a write (a settle), if it is of the current period."""
+        period = self.period()
+        if period.key != period_key:
+            return None
+        return BudgetView(period, self.limit_for(user), state.spent_micro, state.reserved_micro)
 
     async def view(self, user: UserRecord) -> BudgetView:
         period = self.period()

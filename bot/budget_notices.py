@@ -4,7 +4,7 @@ A notice is "claimed" with a conditional UPDATE (storage), so two answers finish
 it once. users.warned_period remembers the period of the last warning: the warning is shown once
 per period, and the renewal notice once when a later period begins for someone who was warned
 (someone who never came near their limit needs no news that it reset). Nothing is written unless
-a notice is due, so an ordinary reply costs one read.
+a notice is due; an answer whose charge returned the budget (the common case) costs no read at all.
 """
 
 from __future__ import annotations
@@ -43,13 +43,18 @@ class BudgetNotices:
         self._store = store
         self._budgets = budgets
 
-    async def after_answer(self, user_id: int) -> list[BudgetNotice]:
-        """The notices due now that an answer was charged (read the user afresh: the turn may have
-        taken long, and a concurrent one may have shown a notice meanwhile)."""
-        user = await self._store.get_user(user_id)
+    async def after_answer(
+        self, user_id: int, known: UserRecord | None = None, budget: BudgetView | None = None
+    ) -> list[BudgetNotice]:
+        """The notices due now that an answer was charged.
+
+        `known`: the asker as read when the turn began, and `budget`: the budget as the charge
+        left it; without them both are read. A concurrent turn may have shown a notice since the
+        user was read: the claims below are conditional, so a notice is shown once all the same."""
+        user = known if known is not None and budget is not None else await self._store.get_user(user_id)
         if user is None:
             return []
-        view = await self._budgets.view(user)
+        view = budget if budget is not None else await self._budgets.view(user)
         key = view.period.key
         notices = []
         if user.warned_period not in (None, key) and await self._store.claim_budget_renewal(user_id, key):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.context_window import estimate_text_tokens
 from bot.kimi import Usage
 from bot.pricing import ModelPrice
-from storage import NewMessage, NewUsage, Purpose, Reservation, Store
+from storage import BudgetState, NewMessage, NewUsage, Purpose, Reservation, Store
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Charged:
     reported: bool  # Kimi reported the usage (False: estimated)
     cost_micro: int
     message_ids: list[int]  # the stored messages, in order
+    budget: BudgetState | None  # the period's budget right after (None: settled before)
 
 
 def billed_or_estimated(
@@ -73,7 +74,7 @@ class Charge:
         if searches:
             rows.append(self._search_row(searches, searches * search_fee_micro))
         cost = sum(row.cost_micro for row in rows)
-        ids = await self._store.settle(
+        settled = await self._store.settle(
             self._reservation,
             cost,
             rows,
@@ -81,7 +82,7 @@ class Charge:
             conversation_id=self._bill.conversation_id,
             continued=continued,
         )
-        return Charged(list(usages), reported, cost, ids)
+        return Charged(list(usages), reported, cost, settled.message_ids, settled.budget)
 
     def _row(self, usage: Usage) -> NewUsage:
         bill = self._bill

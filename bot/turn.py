@@ -153,6 +153,8 @@ class TurnOutcome:
     usage_reported: bool = False
     capped: bool = False
     error: KimiError | None = None
+    # Refused: the budget that could not pay. Charged: the budget as the charge left it (None when
+    # the period turned meanwhile); the footer's notices are worked out from it without a read.
     budget: BudgetView | None = None
     needed_micro: int = 0
     assistant_message_id: int | None = None
@@ -212,6 +214,7 @@ class _Answer:
     search_skipped: bool
     kimi: KimiClient
     store: Store
+    budgets: BudgetKeeper
     web_search_fee_micro: int
     progress: _Progress = field(default_factory=_Progress)
     status: TurnStatus = TurnStatus.DONE
@@ -366,6 +369,10 @@ class _Answer:
         )
         outcome.cost_micro = charged.cost_micro
         outcome.usage_reported = charged.reported
+        if charged.budget is not None:
+            outcome.budget = self.budgets.view_after(
+                request.user, self.decision.reservation.period_key, charged.budget
+            )
         if charged.message_ids:
             outcome.assistant_message_id = charged.message_ids[-1]
         return outcome
@@ -519,6 +526,7 @@ class Conversations:
             search_skipped=search_skipped,
             kimi=self._kimi,
             store=self._store,
+            budgets=self._budgets,
             web_search_fee_micro=self._prices.web_search_fee_micro,
         )
         outcome: TurnOutcome | None = None

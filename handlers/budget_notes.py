@@ -9,12 +9,19 @@ from bot.pricing import format_points
 from bot.turn import TurnOutcome
 from handlers.services import BotServices
 from handlers.texts import reset_text, text
+from storage import UserRecord
 
 
-async def budget_notes(svc: BotServices, asker: User | None, outcome: TurnOutcome, lang: str) -> list[str]:
+async def budget_notes(
+    svc: BotServices, asker: User | None, outcome: TurnOutcome, lang: str, known: UserRecord | None = None
+) -> list[str]:
+    """`known`: the asker's record as the turn began (saves a read, with the outcome's budget)."""
     if asker is None or outcome.cost_micro <= 0:
         return []  # nothing was charged, so nothing can have crossed a line
-    return [notice_text(notice, lang) for notice in await svc.notices.after_answer(asker.id)]
+    if known is None or known.telegram_id != asker.id:
+        known = None  # the outcome's budget is the record's user's: without it, read both
+    notices = await svc.notices.after_answer(asker.id, known, outcome.budget if known else None)
+    return [notice_text(notice, lang) for notice in notices]
 
 
 def notice_text(notice: BudgetNotice, lang: str) -> str:

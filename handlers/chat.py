@@ -146,7 +146,7 @@ async def answer(
             # Denied while this message waited behind an answer: the refusal it would get now.
             await message.reply_text(text(lang, "not_allowed", user_id=sender.id))
         elif outcome is not None:
-            await show_outcome(context, svc, message, streamer, outcome, lang, active.reason, note)
+            await show_outcome(context, svc, message, streamer, outcome, lang, active.reason, note, user)
     except TelegramError as error:
         # Expected (blocked, kicked, a definitive refusal): one line, no traceback.
         log.warning("could not deliver the answer in chat %s: %s", message.chat.id, describe(error))
@@ -225,7 +225,9 @@ async def show_outcome(
     lang: str,
     stop_reason: StopReason | None = None,
     extra_note: str | None = None,
+    asker: UserRecord | None = None,
 ) -> None:
+    """`asker`: the asker's record as the turn began, if the caller has it (saves reads)."""
     status = outcome.status
     if status is TurnStatus.REFUSED:
         await message.reply_text(refusal_text(outcome, lang))
@@ -248,7 +250,7 @@ async def show_outcome(
         return
     notes = [
         outcome_note(outcome, lang, stop_reason),
-        *await budget_notes(svc, message.from_user, outcome, lang),
+        *await budget_notes(svc, message.from_user, outcome, lang, asker),
         extra_note,
     ]
     note = "\n".join(line for line in notes if line) or None

@@ -142,7 +142,8 @@ async def adjust(
     *,
     spent_delta: int = 0,
     reserved_delta: int = 0,
-) -> None:
+) -> BudgetState:
+    """Move the period's spent and held amounts; returns them as they are now."""
     statement = (
         update(BudgetRow)
         .where(
@@ -153,9 +154,13 @@ async def adjust(
             spent_micro=col(BudgetRow.spent_micro) + spent_delta,
             reserved_micro=col(BudgetRow.reserved_micro) + reserved_delta,
         )
+        .returning(col(BudgetRow.spent_micro), col(BudgetRow.reserved_micro))
         .execution_options(synchronize_session=False)
     )
-    await session.exec(statement)
+    row = (await session.exec(statement)).first()
+    if row is None:  # a hold always has its period's row; kept total for a missing one
+        return BudgetState(spent_micro=0, reserved_micro=0)
+    return BudgetState(spent_micro=row[0], reserved_micro=row[1])
 
 
 async def release(session: AsyncSession, reservation_id: int) -> bool:
@@ -166,8 +171,9 @@ async def release(session: AsyncSession, reservation_id: int) -> bool:
     return True
 
 
-async def settle(session: AsyncSession, reservation_id: int, actual_micro: int) -> bool:
-    """Replace the hold by the actual cost. False if it was settled before (nothing to do).
+async def settle(session: AsyncSession, reservation_id: int, actual_micro: int) -> BudgetState | None:
+    """Replace the hold by the actual cost; returns the period's budget as it is now, or None if
+    it was settled before (nothing to do).
 
     A reservation released meanwhile (a stale-hold cleanup by another process starting up while
     this turn ran long) is still settled: the upstream call happened and must be paid for.
@@ -176,15 +182,14 @@ async def settle(session: AsyncSession, reservation_id: int, actual_micro: int) 
     if ended is None:
         ended = await end_hold(session, reservation_id, SETTLED, from_status=RELEASED)
     if ended is None:
-        return False
-    await adjust(
+        return None
+    return await adjust(
         session,
         ended.user_id,
         ended.period_key,
         spent_delta=actual_micro,
         reserved_delta=-ended.held_micro,
     )
-    return True
 
 
 async def stale_ids(session: AsyncSession, older_than: timedelta) -> list[int]:

@@ -145,6 +145,15 @@ class BudgetState:
 
 
 @dataclass(frozen=True, slots=True)
+class Settlement:
+    """What settling a reservation did: the stored messages' ids, in order, and the period's
+    budget right after (None: it had been settled before, nothing was done)."""
+
+    message_ids: list[int]
+    budget: BudgetState | None
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     model: str
     calls: int

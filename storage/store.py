@@ -51,6 +51,7 @@ from storage.records import (
     NewUsage,
     PendingDelivery,
     Reservation,
+    Settlement,
     UsageTotals,
     UserRecord,
     UserSpend,
@@ -318,15 +319,16 @@ class Store:
         messages: Sequence[NewMessage] = (),
         conversation_id: int | None = None,
         continued: tuple[int, str] | None = None,
-    ) -> list[int]:
+    ) -> Settlement:
         """In one transaction: the actual cost replaces the hold, the calls go to the ledger, the
-        messages join their conversation. Returns the new messages' ids.
+        messages join their conversation. Returns the new messages' ids and the budget after.
 
         continued: (message id, text): a continued answer, whose text grows by this (its id is
         returned).
 
         conversation_id is the default for messages and ledger rows that name none.
-        Settling again is a no-op that returns [] (the first settle recorded everything).
+        Settling again is a no-op that returns no ids and no budget (the first settle recorded
+        everything).
         """
         budgets.check_amount(actual_micro)
         calls = [usage] if isinstance(usage, NewUsage) else list(usage)
@@ -337,9 +339,10 @@ class Store:
             ]
         async with self._writing() as session:
             await inflight.remove(session, reservation.id)
-            if not await budgets.settle(session, reservation.id, actual_micro):
+            budget = await budgets.settle(session, reservation.id, actual_micro)
+            if budget is None:
                 log.warning("reservation %s was already settled; ignored", reservation.id)
-                return []
+                return Settlement([], None)
             if calls:
                 await ledger.insert(session, calls)
             ids = await conversations.insert_messages(session, messages, conversation_id)
@@ -347,7 +350,7 @@ class Store:
                 await conversations.append_text(session, *continued)
                 ids.append(continued[0])
         self._charged(actual_micro)
-        return ids
+        return Settlement(ids, budget)
 
     async def release(self, reservation: Reservation) -> None:
         """Give the hold back (the call failed before costing anything). Repeatable."""
@@ -401,7 +404,7 @@ class Store:
             charged = 0
             if not usage:
                 await budgets.release(session, turn.reservation.id)
-            elif await budgets.settle(session, turn.reservation.id, actual_micro):
+            elif await budgets.settle(session, turn.reservation.id, actual_micro) is not None:
                 await ledger.insert(session, usage)
                 ids = await conversations.insert_messages(session, messages, turn.turn.conversation_id)
                 charged = actual_micro

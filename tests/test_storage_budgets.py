@@ -169,7 +169,7 @@ async def test_settle_replaces_the_reservation_by_the_actual_cost(any_store: Sto
     assert reservation is not None
     assert (await any_store.budget_state(USER, PERIOD)).reserved_micro == 400_000
 
-    ids = await any_store.settle(
+    settled = await any_store.settle(
         reservation,
         6_000,
         [usage(5_000), usage(1_000, model="kimi-k2-thinking")],
@@ -182,6 +182,8 @@ async def test_settle_replaces_the_reservation_by_the_actual_cost(any_store: Sto
 
     state = await any_store.budget_state(USER, PERIOD)
     assert (state.spent_micro, state.reserved_micro) == (6_000, 0)
+    assert settled.budget == state  # the budget as the settle left it, without another read
+    ids = settled.message_ids
     assert len(ids) == 2
     history = await any_store.conversation_messages(conversation.id)
     assert [(m.id, m.role, m.content) for m in history] == [
@@ -207,7 +209,8 @@ async def test_settling_twice_charges_once(any_store: Store) -> None:
         *(any_store.settle(reservation, 9_000, usage(9_000), [message], conversation.id) for _ in range(3))
     )
 
-    assert len(first) == 1 and again == [[], [], []]
+    assert len(first.message_ids) == 1 and first.budget is not None
+    assert [(a.message_ids, a.budget) for a in again] == [([], None)] * 3
     state = await any_store.budget_state(USER, PERIOD)
     assert (state.spent_micro, state.reserved_micro) == (9_000, 0)
     assert len(await any_store.conversation_messages(conversation.id)) == 1
