@@ -27,6 +27,7 @@ from handlers.flood import FloodGuard, is_group_chat
 from handlers.progress_pace import ProgressPace
 from handlers.rendering import (
     MAX_ENTITIES_PER_MESSAGE,
+    GrowingRender,
     RenderedMessage,
     render_for_telegram,
     render_reasoning_preview,
@@ -103,6 +104,7 @@ class ReplyStreamer:
     reasoning: str = ""
     searching: bool = False
     _shown: list[_Shown] = field(default_factory=list)
+    _progress_render: GrowingRender = field(default_factory=GrowingRender)  # drafts and edits
     _plain: bool = False
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
     _finished: bool = False
@@ -231,10 +233,15 @@ class ReplyStreamer:
         body = self.answer.strip() or ("" if note else empty_text)
         return with_note(self._render(body), note)
 
-    def _render(self, markdown: str) -> list[RenderedMessage]:
+    def _render(self, markdown: str, progress: bool = False) -> list[RenderedMessage]:
+        """The pieces of `markdown`; `progress`: the answer so far, rendered a block at a time
+        (final messages are always rendered whole)."""
         if not markdown:
             return []
-        pieces = render_for_telegram(markdown, TELEGRAM_LIMIT)
+        if progress:
+            pieces = self._progress_render.render(markdown, TELEGRAM_LIMIT)
+        else:
+            pieces = render_for_telegram(markdown, TELEGRAM_LIMIT)
         if self._plain:
             # The rendered text without its entities reads better than raw Markdown.
             return [RenderedMessage(piece.text, ()) for piece in pieces]
@@ -242,7 +249,7 @@ class ReplyStreamer:
 
     def _progress_pieces(self) -> list[RenderedMessage]:
         if self.answer.strip():
-            return self._render(self.answer)
+            return self._render(self.answer, progress=True)
         if self.reasoning.strip():
             return [render_reasoning_preview(self.reasoning, "", TELEGRAM_LIMIT, label=self.thinking_label)]
         if self.searching:

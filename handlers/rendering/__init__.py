@@ -7,6 +7,7 @@ pipeline, one idea per module, in the order the text goes through them:
 - ``markdown``: Markdown -> text + entities (telegramify-markdown does the parsing)
 - ``entities``: Telegram's rules for entities (types, nesting, URLs, 100 per message)
 - ``split``: cutting at 4096 UTF-16 units without losing or repeating text
+- ``growing``: a streaming answer's progress, re-rendering only its last block each time
 - ``reasoning``: the preview of a thinking model's reasoning while it streams
 - ``message``: the RenderedMessage value and UTF-16 arithmetic they all share
 
@@ -22,6 +23,7 @@ important ones (emphasis before links, code and quotes).
 from __future__ import annotations
 
 from handlers.rendering.entities import MAX_ENTITIES_PER_MESSAGE
+from handlers.rendering.growing import GrowingRender
 from handlers.rendering.markdown import render_markdown, render_spans
 from handlers.rendering.message import RenderedMessage, utf16_len
 from handlers.rendering.reasoning import DEFAULT_REASONING_LABEL, render_reasoning_preview
@@ -29,6 +31,7 @@ from handlers.rendering.split import MAX_MESSAGE_LENGTH, plain_chunks, split_ren
 
 __all__ = [
     "DEFAULT_REASONING_LABEL",
+    "GrowingRender",
     "MAX_ENTITIES_PER_MESSAGE",
     "MAX_MESSAGE_LENGTH",
     "RenderedMessage",
