@@ -82,3 +82,12 @@ def test_a_text_that_does_not_grow_starts_afresh():
     growing.render("First answer.\n\nSecond paragraph.\n\nThird")
     other = "Something else entirely.\n\nWith *emphasis*."
     assert as_tuples(growing.render(other)) == as_tuples(render_for_telegram(other))
+
+
+def test_the_entities_of_finished_blocks_are_built_once():
+    growing = GrowingRender()
+    first = growing.render("A **bold** start.\n\nThen `code`.\n\nAnd")
+    later = growing.render("A **bold** start.\n\nThen `code`.\n\nAnd *more* text")
+    bold_then, code_then = first[0].entities
+    assert later[0].entities[0] is bold_then and later[0].entities[1] is code_then
+    assert [e.type for e in later[0].entities] == ["bold", "code", "italic"]

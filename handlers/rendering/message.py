@@ -90,19 +90,25 @@ def spans_of(message: RenderedMessage) -> list[EntitySpan]:
     return spans
 
 
-def message_from_spans(text: str, spans: list[EntitySpan]) -> RenderedMessage:
-    """Build a RenderedMessage, converting the spans to UTF-16 entities for ``text``."""
+def message_from_spans(
+    text: str, spans: list[EntitySpan], made: dict[tuple[object, ...], MessageEntity] | None = None
+) -> RenderedMessage:
+    """Build a RenderedMessage, converting the spans to UTF-16 entities for ``text``.
+
+    ``made``: entities built before, to be reused (a streaming answer's progress carries the same
+    ones again and again, and building one costs more than rendering its text; PTB's objects are
+    immutable once built)."""
     index = Utf16Index(text)
     entities = []
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         offset = index.to_utf16(span.start)
-        entities.append(
-            MessageEntity(
-                type=span.kind,
-                offset=offset,
-                length=index.to_utf16(span.end) - offset,
-                url=span.url,
-                language=span.language,
+        key = (span.kind, offset, index.to_utf16(span.end) - offset, span.url, span.language)
+        entity = made.get(key) if made is not None else None
+        if entity is None:
+            entity = MessageEntity(
+                type=key[0], offset=offset, length=key[2], url=span.url, language=span.language
             )
-        )
+            if made is not None:
+                made[key] = entity
+        entities.append(entity)
     return RenderedMessage(text, tuple(entities))

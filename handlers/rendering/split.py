@@ -24,6 +24,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 
+from telegram import MessageEntity
 from telegram.constants import MessageLimit
 
 from handlers.rendering.entities import MAX_ENTITIES_PER_MESSAGE, keep_most_important
@@ -182,14 +183,22 @@ def split_rendered(message: RenderedMessage, limit: int = MAX_MESSAGE_LENGTH) ->
     return split_spans(message.text, spans_of(message), limit)
 
 
-def split_spans(text: str, spans: list[EntitySpan], limit: int = MAX_MESSAGE_LENGTH) -> list[RenderedMessage]:
-    """``split_rendered`` for a text whose entities are still spans."""
+def split_spans(
+    text: str,
+    spans: list[EntitySpan],
+    limit: int = MAX_MESSAGE_LENGTH,
+    made: dict[tuple[object, ...], MessageEntity] | None = None,
+) -> list[RenderedMessage]:
+    """``split_rendered`` for a text whose entities are still spans (``made``: see
+    ``message_from_spans``)."""
     spans = sorted(spans, key=lambda s: (s.start, -s.end))
     cuts = plan_cuts(text, limit, [s.start for s in spans], [s.end for s in spans])
-    return [_piece(text, spans, cut) for cut in cuts]
+    return [_piece(text, spans, cut, made) for cut in cuts]
 
 
-def _piece(text: str, spans: list[EntitySpan], cut: Cut) -> RenderedMessage:
+def _piece(
+    text: str, spans: list[EntitySpan], cut: Cut, made: dict[tuple[object, ...], MessageEntity] | None
+) -> RenderedMessage:
     piece_text = text[cut.start : cut.end]
     clipped = []
     last_candidate = bisect_left([s.start for s in spans], cut.end)
@@ -199,7 +208,7 @@ def _piece(text: str, spans: list[EntitySpan], cut: Cut) -> RenderedMessage:
             clipped.append(span.moved(start - cut.start, end - cut.start))
     # The planner already kept the count within the limit; this only guards a pathological
     # nesting depth at a single point.
-    return message_from_spans(piece_text, keep_most_important(clipped))
+    return message_from_spans(piece_text, keep_most_important(clipped), made)
 
 
 def plain_chunks(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
