@@ -199,12 +199,7 @@ class Store:
         if known is not None and all(getattr(known, k) == v for k, v in changes.items()):
             return known
         async with self._writing() as session:
-            await users.ensure(session, telegram_id)
-            if changes:
-                await users.update_fields(session, telegram_id, **changes)
-            record = await users.get(session, telegram_id)
-        assert record is not None
-        return record
+            return await users.upsert(session, telegram_id, **changes)
 
     async def set_user_model(self, telegram_id: int, model: str | None) -> None:
         await self._set_user_fields(telegram_id, model=model)

@@ -29,6 +29,20 @@ async def ensure(session: AsyncSession, telegram_id: int) -> None:
     await session.exec(statement)
 
 
+async def upsert(session: AsyncSession, telegram_id: int, **values: Any) -> UserRecord:
+    """The user with these fields set, created if absent, in one statement (race-safe as ensure)."""
+    insert = dialect.insert(dialect.name_of(session), UserRow).values(
+        telegram_id=telegram_id, role="user", created_at=utc_now(), **values
+    )
+    # With nothing to change, a no-op update still makes RETURNING give the existing row.
+    changes = values or {"telegram_id": telegram_id}
+    statement = insert.on_conflict_do_update(index_elements=["telegram_id"], set_=changes).returning(
+        *UserRow.__table__.columns  # type: ignore[attr-defined]
+    )
+    row = (await session.exec(statement)).one()
+    return _record(row)
+
+
 async def update_fields(session: AsyncSession, telegram_id: int, **values: Any) -> None:
     statement = (
         update(UserRow)
