@@ -19,12 +19,7 @@ from typing import Any
 from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
 from bot.charging import Bill, Charge, billed_or_estimated
 from bot.checkpoints import Checkpoints
-from bot.context_window import (
-    Window,
-    drop_oldest_turns,
-    fit_window,
-    split_into_turns,
-)
+from bot.context_window import Measure, SizedHistory, Window, drop_oldest_turns
 from bot.kimi import (
     ContentDelta,
     Finish,
@@ -42,7 +37,7 @@ from bot.pricing import ModelPrice, PriceTable
 from bot.search_budget import SearchAllowance, chargeable_searches, search_worst_case_micro
 from bot.settings import Settings
 from bot.shared_turns import SharedPlace, current_arrival, turn_key_text
-from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
+from bot.token_bound import PER_REQUEST_TOKENS
 from bot.turn_locks import Place, TurnQueue
 from bot.vision import user_content
 from storage import (
@@ -468,9 +463,7 @@ class Conversations:
 
         max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
         allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
-        history = await self._store.recent_messages(
-            conversation.id, max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN
-        )
+        history = await self._read_history(conversation.id, allowed)
         if request.continues is not None:
             cut = continuable(history, request.continues)
             if cut is None:
@@ -575,11 +568,18 @@ class Conversations:
             request.user, worst, max_tokens, inflight_turn=inflight_turn
         )
 
+    async def _read_history(self, conversation_id: int, allowed: int) -> list[HistoryMessage]:
+        """The newest messages of the conversation, as many as a window of `allowed` tokens could
+        take by either measure (see HISTORY_CHARS_PER_TOKEN), oldest first."""
+        return await self._store.recent_messages(
+            conversation_id, max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN
+        )
+
     async def _fit(
         self,
         price: ModelPrice,
         history: list[HistoryMessage],
-        new_messages: list[dict[str, str]],
+        new_messages: list[dict[str, Any]],
         allowed: int,
     ) -> tuple[Window, int, int]:
         """The history that fits with room for a full answer.
@@ -590,30 +590,24 @@ class Conversations:
         upstream call before its answer.
         """
         system = self._settings.system_prompt
-        by_bound = fit_window(
-            system,
-            history,
-            new_messages,
-            token_budget=allowed - PER_REQUEST_TOKENS,
-            measure=messages_bound,
-            vision=price.vision,
-        )
-        bound = PER_REQUEST_TOKENS + by_bound.estimated_tokens
+        sized = SizedHistory(history, vision=price.vision)  # each turn measured once
+        by_bound = sized.fit(system, new_messages, allowed - PER_REQUEST_TOKENS, Measure.BOUND)
+        bound = PER_REQUEST_TOKENS + by_bound.bound_tokens
         if by_bound.dropped_turns == 0 and bound <= allowed:
             return by_bound, bound, bound
         budget = allowed
         window, counted = by_bound, None
         for _ in range(3):
-            window = fit_window(system, history, new_messages, token_budget=budget, vision=price.vision)
+            window = sized.fit(system, new_messages, budget, Measure.ESTIMATE)
             counted = await self._count_tokens(price.model, window)
             if counted is None:
                 return by_bound, bound, bound  # no count from Kimi: the bound decides alone
             overshoot = counted - allowed
-            if overshoot <= 0 or window.dropped_turns == len(split_into_turns(history)):
+            if overshoot <= 0 or window.dropped_turns == len(sized.turns):
                 break
             budget -= overshoot + CONTEXT_SAFETY_TOKENS  # our guess was short: drop more history
         assert counted is not None
-        return window, counted, max(counted, request_bound(window.messages))
+        return window, counted, max(counted, PER_REQUEST_TOKENS + window.bound_tokens)
 
     async def _count_tokens(self, model: str, window: Window) -> int | None:
         """Kimi's own count of the window, or None when it does not answer."""

@@ -12,7 +12,9 @@ from bot.kimi import KimiClient, KimiConfig, KimiContentFilter
 from bot.periods import current_period
 from bot.pricing import load_price_table
 from bot.settings import Settings
+from bot.token_bound import messages_bound, request_bound
 from bot.turn import (
+    CONTEXT_SAFETY_TOKENS,
     AnswerDelta,
     ConversationKey,
     Conversations,
@@ -23,7 +25,7 @@ from bot.turn import (
     TurnStarted,
     TurnStatus,
 )
-from storage import Store
+from storage import NewMessage, Store
 from tests.conftest import KIMI_KEY
 from tests.fakes.kimi import FakeError, FakeKimi, Reply
 
@@ -254,6 +256,41 @@ async def test_history_is_refitted_when_kimi_counts_more_than_our_estimate(core:
     body = fake_kimi.chat_requests[-1].json
     assert len(body["messages"]) < 1 + 2 * 6 + 1  # history dropped to make room
     assert body["max_tokens"] == core.settings.max_output_tokens  # a full-length answer still fits
+
+
+async def test_the_reservation_bounds_exactly_the_window_that_is_sent(core: Core, fake_kimi: FakeKimi):
+    price = PRICES.get("moonshot-v1-8k")
+    assert price is not None
+    conversation = await core.store.active_conversation(7, 7)
+    allowed = price.context_length - core.settings.max_output_tokens - CONTEXT_SAFETY_TOKENS
+    new = [{"role": "user", "content": "next"}]
+    turns = [
+        [
+            NewMessage(role="user", content=f"q{i} 你好 " * 40),
+            NewMessage(role="assistant", content="答" * 300),
+        ]
+        for i in range(12)
+    ]
+    for count in (1, 12):  # fits whole (by the bound alone); cut (Kimi counts the window)
+        await core.store.add_messages(conversation.id, [m for turn in turns[:count] for m in turn])
+        history = await core.conversations._read_history(conversation.id, allowed)
+        for kimi_answers in (True, False):
+            if not kimi_answers and count > 1:  # (a window that fits whole asks Kimi nothing)
+                unavailable = FakeError.invalid_request("tokenizer unavailable")
+                fake_kimi.script_errors("/tokenizers/estimate-token-count", unavailable)
+            window, size, reserved = await core.conversations._fit(price, history, new, allowed)
+            sent = window.messages
+            assert reserved == max(size, request_bound(sent)) and size <= allowed
+            assert sent[1]["role"] == "user" and sent[-1] == new[0]  # whole turns, newest kept
+            assert sent[-2]["content"] == turns[count - 1][1].content
+            kept_turns = (len(sent) - 2) // 2
+            if count == 1 or not kimi_answers:  # by the bound: kept turns and nothing more fits
+                older = [{"role": m.role, "content": m.content} for m in turns[count - kept_turns - 1]]
+                assert kept_turns == count or size + messages_bound(older) > allowed
+            else:  # Kimi's count lets more history in than the bound would
+                assert request_bound(sent) > allowed
+        await core.store.start_new_conversation(7, 7)
+        conversation = await core.store.active_conversation(7, 7)
 
 
 async def test_an_ordinary_turn_asks_kimi_for_nothing_but_the_answer(core: Core, fake_kimi: FakeKimi):
