@@ -19,7 +19,7 @@ from typing import Any
 from bot.budget import BudgetKeeper, BudgetView, Granted, Refused
 from bot.charging import Bill, Charge, billed_or_estimated
 from bot.checkpoints import Checkpoints
-from bot.context_window import Measure, SizedHistory, Window, drop_oldest_turns
+from bot.context_window import PER_MESSAGE_OVERHEAD, Measure, SizedHistory, Window, drop_oldest_turns
 from bot.kimi import (
     ContentDelta,
     Finish,
@@ -59,8 +59,9 @@ TurnPlace = Place | SharedPlace
 # Room kept free in the context window besides the answer: the estimate is an estimate.
 CONTEXT_SAFETY_TOKENS = 256
 # History read per turn, in characters per token of room: the guess used when the context is tight
-# (estimate_text_tokens) never counts more than 3 characters a token, so older history than this
-# could not be offered anyway, and reading it would only cost time (3,000 turns: ~200 ms).
+# (estimate_text_tokens) never counts more than 3 characters a token, nor a message less than
+# PER_MESSAGE_OVERHEAD tokens besides its text, so older history than this could not be offered
+# anyway (the guaranteed bound offers less still), and reading it would only cost time.
 HISTORY_CHARS_PER_TOKEN = 3
 # A wait for Kimi's slots this long (seconds) is told to the user.
 QUEUED_NOTICE_AFTER = 2.0
@@ -572,7 +573,9 @@ class Conversations:
         """The newest messages of the conversation, as many as a window of `allowed` tokens could
         take by either measure (see HISTORY_CHARS_PER_TOKEN), oldest first."""
         return await self._store.recent_messages(
-            conversation_id, max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN
+            conversation_id,
+            max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN,
+            chars_per_message=PER_MESSAGE_OVERHEAD * HISTORY_CHARS_PER_TOKEN,
         )
 
     async def _fit(

@@ -8,11 +8,13 @@ says so); starting anew deactivates it and keeps its history.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, null, update
+from sqlalchemy import ColumnElement, Text, cast, func, null, update
 from sqlalchemy import select as select_columns
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -120,41 +122,73 @@ async def list_messages(
     return [_message(row) for row in rows]
 
 
+# The newest-first read of a context: a first page, then pages sized by the average message so far.
+FIRST_PAGE = 128
+PAGE_MARGIN = 1.25  # read a quarter more than the average predicts, to need one page more rarely
+MAX_PAGE = 8192
+
+
 async def recent_messages(
-    session: AsyncSession, conversation_id: int, max_chars: int, page: int = 64
+    session: AsyncSession, conversation_id: int, max_chars: int, chars_per_message: int = 0
 ) -> list[HistoryMessage]:
-    """The newest messages whose contents add up to at least `max_chars` (or all there are),
-    oldest first. Read newest first, a page at a time, so a long conversation costs what is used;
-    only the columns a context needs, as plain rows (no ORM objects)."""
+    """The newest messages whose contents, counting `chars_per_message` more for each, add up to
+    at least `max_chars` (or all there are), oldest first.
+
+    Read newest first, so a long conversation costs what is used: a first page, then (usually)
+    one more sized by the average message so far. Only the columns a context needs, through Core
+    (no ORM objects), and pictures only for the messages that have some.
+    """
+    messages = MessageRow.__table__.c  # type: ignore[attr-defined]
+    connection = await session.connection()
     found: list[HistoryMessage] = []
+    with_images: list[int] = []
     chars = 0
+    page = FIRST_PAGE
     before: int | None = None
-    columns = (
-        col(MessageRow.id),
-        col(MessageRow.role),
-        col(MessageRow.content),
-        col(MessageRow.reasoning),
-        col(MessageRow.images),
-    )
     while chars < max_chars:
-        # Any: sqlmodel's exec() is typed for its own select, SQLAlchemy's takes any columns.
-        statement: Any = select_columns(*columns).where(col(MessageRow.conversation_id) == conversation_id)
+        statement = select_columns(
+            messages.id, messages.role, messages.content, _has_images(messages.images)
+        ).where(messages.conversation_id == conversation_id)
         if before is not None:
-            statement = statement.where(col(MessageRow.id) < before)
-        statement = statement.order_by(col(MessageRow.id).desc()).limit(page)
-        batch = (await session.exec(statement)).all()
-        for message_id, role, content, reasoning, images in batch:
-            pictures = tuple(StoredImage(image["mime"], image["data"]) for image in images or ())
-            found.append(HistoryMessage(message_id, role, content, reasoning, pictures))
-            chars += len(content)
+            statement = statement.where(messages.id < before)
+        batch = (await connection.execute(statement.order_by(messages.id.desc()).limit(page))).all()
+        for message_id, role, content, has_images in batch:
+            found.append(HistoryMessage(message_id, role, content))
+            if has_images:
+                with_images.append(message_id)
+            chars += len(content) + chars_per_message
             if chars >= max_chars:
                 break
         if len(batch) < page:
             break
         before = batch[-1][0]
-        page = min(page * 2, 1024)  # a long read takes few round trips
+        average = max(1.0, chars / len(found))
+        page = min(MAX_PAGE, max(FIRST_PAGE, math.ceil((max_chars - chars) / average * PAGE_MARGIN)))
     found.reverse()
+    if with_images:
+        found = await _with_images(connection, found, with_images)
     return found
+
+
+def _has_images(images: Any) -> ColumnElement[bool]:
+    # No pictures is JSON null (what the ORM writes for None) or SQL NULL (rows older than the
+    # column, or whose pictures were forgotten at /reset): both read as 'null' here.
+    return func.coalesce(cast(images, Text), "null") != "null"
+
+
+async def _with_images(
+    connection: AsyncConnection, found: list[HistoryMessage], ids: list[int]
+) -> list[HistoryMessage]:
+    messages = MessageRow.__table__.c  # type: ignore[attr-defined]
+    statement = select_columns(messages.id, messages.images).where(messages.id.in_(ids))
+    pictures = {
+        message_id: tuple(StoredImage(image["mime"], image["data"]) for image in images or ())
+        for message_id, images in (await connection.execute(statement)).all()
+    }
+    return [
+        message._replace(images=pictures[message.id]) if message.id in pictures else message
+        for message in found
+    ]
 
 
 async def append_text(session: AsyncSession, message_id: int, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Role = Literal["system", "user", "assistant"]
 UserRole = Literal["user", "admin"]
@@ -82,15 +82,14 @@ class MessageRecord:
     images: tuple[StoredImage, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryMessage:
+class HistoryMessage(NamedTuple):
     """What the next turn's context needs of a stored message, and no more (it is read by the
-    thousand: a long conversation's turn must not pay for whole rows)."""
+    thousand: a long conversation's turn must not pay for whole rows). A named tuple, read-only
+    like the dataclasses here but built in a third of the time of a frozen one."""
 
     id: int
     role: str
     content: str
-    reasoning: str | None
     images: tuple[StoredImage, ...] = ()
 
 

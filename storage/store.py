@@ -259,10 +259,13 @@ class Store:
         async with self._reading() as session:
             return await conversations.list_messages(session, conversation_id, limit)
 
-    async def recent_messages(self, conversation_id: int, max_chars: int) -> list[HistoryMessage]:
-        """The newest messages whose contents add up to at least `max_chars`, oldest first."""
+    async def recent_messages(
+        self, conversation_id: int, max_chars: int, chars_per_message: int = 0
+    ) -> list[HistoryMessage]:
+        """The newest messages whose contents, counting `chars_per_message` more for each, add up
+        to at least `max_chars`, oldest first."""
         async with self._reading() as session:
-            return await conversations.recent_messages(session, conversation_id, max_chars)
+            return await conversations.recent_messages(session, conversation_id, max_chars, chars_per_message)
 
     async def add_messages(self, conversation_id: int | None, messages: Sequence[NewMessage]) -> list[int]:
         async with self._writing() as session:

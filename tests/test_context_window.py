@@ -11,13 +11,14 @@ import base64
 import io
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from bot.context_window import (
+    PER_MESSAGE_OVERHEAD,
     Measure,
     SizedHistory,
     estimate_messages_tokens,
@@ -25,8 +26,9 @@ from bot.context_window import (
     fit_window,
 )
 from bot.token_bound import PER_REQUEST_TOKENS, messages_bound, request_bound
+from bot.turn import HISTORY_CHARS_PER_TOKEN
 from bot.vision import user_content
-from storage import StoredImage
+from storage import NewMessage, Store, StoredImage
 from tests.fakes.kimi import count_prompt_tokens
 
 ALPHABETS = ("abc xyz,.!\n", "你好世界，。", "🙂👍🏽", "é ß ж", "    \t", "0123456789")
@@ -164,6 +166,49 @@ def test_the_estimate_counts_ascii_at_a_third_and_anything_else_whole():
         text = random_text(rng, rng.randint(0, 200))
         ascii_chars = sum(1 for char in text if char < "\x80")
         assert estimate_text_tokens(text) == (ascii_chars + 2) // 3 + len(text) - ascii_chars
+
+
+async def test_reading_what_can_fit_fits_as_reading_everything(any_store: Store):
+    """The turn reads newest first only as much as a window of `allowed` tokens could take by the
+    estimate (the looser measure): what is fitted from it is what the whole history gives."""
+    rng = random.Random(7)
+    conversation = await any_store.active_conversation(1, 1)
+    # Mostly ASCII, where the estimate is closest to the read's own count (3 characters a token).
+    messages = random_history(rng, 30) + random_history(rng, 300, ALPHABETS[:1])
+    messages = [replace(m, id=index) for index, m in enumerate(messages, 1)]
+    await any_store.add_messages(
+        conversation.id, [NewMessage(role=m.role, content=m.content, images=m.images) for m in messages]
+    )
+    everything = SizedHistory(await any_store.recent_messages(conversation.id, max_chars=10**9))
+    assert len(everything.turns) == len(SizedHistory(messages).turns)
+    for allowed in (0, 40, 700, 3_000, 9_000):
+        read = await any_store.recent_messages(
+            conversation.id,
+            max_chars=allowed * HISTORY_CHARS_PER_TOKEN,
+            chars_per_message=PER_MESSAGE_OVERHEAD * HISTORY_CHARS_PER_TOKEN,
+        )
+        assert len(read) < len(messages)  # the read stopped early...
+        sized = SizedHistory(read)
+        for budget in (allowed, allowed - 8, allowed * 2 // 3):
+            for measure in Measure:
+                # ...and still nothing that could fit was left unread.
+                assert sized.fit(SYSTEM, NEW, budget, measure).messages == (
+                    everything.fit(SYSTEM, NEW, budget, measure).messages
+                )
+
+
+async def test_the_read_brings_pictures_only_where_there_are_some(any_store: Store):
+    conversation = await any_store.active_conversation(2, 2)
+    shown = NewMessage(role="user", content="look", images=PICTURES)
+    await any_store.add_messages(
+        conversation.id,
+        [NewMessage(role="user", content="hi"), shown, NewMessage(role="assistant", content="a")],
+    )
+    read = await any_store.recent_messages(conversation.id, max_chars=10**9)
+    assert [(m.content, m.images) for m in read] == [("hi", ()), ("look", PICTURES), ("a", ())]
+    await any_store.start_new_conversation(2, 2)  # pictures are forgotten (SQL NULL) at /reset
+    read = await any_store.recent_messages(conversation.id, max_chars=10**9)
+    assert [(m.content, m.images) for m in read] == [("hi", ()), ("look", ()), ("a", ())]
 
 
 def test_fit_window_is_one_sized_fit():

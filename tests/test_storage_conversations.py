@@ -91,6 +91,9 @@ async def test_recent_messages_read_newest_first_only_what_is_needed(any_store: 
     )
     recent = await any_store.recent_messages(conversation.id, max_chars=1005)
     assert [m.content for m in recent] == [f"{i:010d}" for i in range(99, 200)]  # 101 reach 1005
+    # Counting 5 characters more per message (the turn's per-message allowance): 67 reach 1005.
+    recent = await any_store.recent_messages(conversation.id, max_chars=1005, chars_per_message=5)
+    assert [m.content for m in recent] == [f"{i:010d}" for i in range(133, 200)]
     everything = await any_store.recent_messages(conversation.id, max_chars=10**9)
     assert len(everything) == 200 and everything[0].content == f"{0:010d}"
     assert await any_store.recent_messages(conversation.id, max_chars=0) == []
