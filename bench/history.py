@@ -1,11 +1,20 @@
 """A long-lived user: the next turn's context at 3,000 prior turns, /cost at 100,000 ledger rows.
 
-Measures, on SQLite and (when the local server is there) PostgreSQL:
-- the next turn's context: reading the conversation (newest first, only what can fit) and fitting
-  the window by the local token bound; for contrast, reading the whole history as before issue 11;
-  and the same plus Kimi's count of the window (the fake Kimi over loopback), which the turn asks
-  for only because 3,000 turns overflow the context;
+Measures, on SQLite and (when the local server is there) PostgreSQL, the median wall time of
+repeats and, in brackets, the median CPU time of this process (all its threads: aiosqlite's too;
+not PostgreSQL's server), which a busy shared machine disturbs less:
+- the next turn's context, as the turn builds it: reading the conversation newest first, as much
+  as can fit; then fitting the window by the local bound, and, since 3,000 turns overflow the
+  context, the larger window offered to Kimi's tokenizer, with Kimi's answer taken as instant
+  (it says the window fits): the turn's own work before its request;
+- the same with Kimi's real count of that window (the fake Kimi over loopback: one HTTP call
+  carrying the whole window), which the turn makes only when the context is tight; the fake
+  counts in this process, and its counting is most of that row;
+- for contrast, reading the whole history as before issue 11;
 - /cost's "last reply" (Store.last_reply_usage) with 100,000 of the user's rows in the ledger.
+
+The same script measures an older checkout (run it from that checkout's directory): commits
+before Conversations._read_history read the history with the turn's call of that time.
 
 Run: .venv/bin/python -m bench.history
 """
@@ -39,13 +48,15 @@ USER = 42
 REPEAT = 15
 
 
-async def timed(action: Callable[[], Awaitable[Any]], repeat: int = REPEAT) -> float:
-    samples = []
+async def timed(action: Callable[[], Awaitable[Any]], repeat: int = REPEAT) -> str:
+    """Median wall ms (median CPU ms of the process)."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         await action()
-        samples.append(time.perf_counter() - start)
-    return median(samples)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return f"{ms(median(wall))} ({ms(median(cpu))})"
 
 
 async def fill(store: Store) -> int:
@@ -104,46 +115,49 @@ async def measure(database_url: str, kimi: FakeKimi) -> list[list[str]]:
         new = [{"role": "user", "content": "and one more question"}]
 
         async def read_needed() -> Any:
+            if hasattr(conversations, "_read_history"):
+                return await conversations._read_history(conversation_id, allowed)
             return await store.recent_messages(conversation_id, allowed * HISTORY_CHARS_PER_TOKEN)
 
         async def read_all() -> Any:
             return await store.conversation_messages(conversation_id)
 
-        async def context_by_bound() -> Any:
-            history = await read_needed()
-            kimi.script_errors("/tokenizers/estimate-token-count", *[_unavailable()])  # no count
-            return await conversations._fit(price, history, new, allowed)
+        async def kimi_says_it_fits(model: str, window: Any) -> int:
+            return allowed
+
+        async def context() -> Any:
+            return await conversations._fit(price, await read_needed(), new, allowed)
 
         async def context_with_kimi() -> Any:
-            history = await read_needed()
-            return await conversations._fit(price, history, new, allowed)
+            return await real_fit(price, await read_needed(), new, allowed)
 
         async def last_reply() -> Any:
             return await store.last_reply_usage(USER)
 
+        real_fit = conversations._fit
+        counted = conversations._count_tokens
+        conversations._count_tokens = kimi_says_it_fits  # type: ignore[method-assign]
         read_n = len(await read_needed())
+        window, _, reserved = await conversations._fit(price, await read_needed(), new, allowed)
+        local = await timed(context)
+        conversations._count_tokens = counted  # type: ignore[method-assign]
+        sent = f"{len(window.messages)} messages, {reserved:,} tokens reserved"
         return [
             [
                 f"next turn: read newest first, what can fit ({read_n} of {2 * PRIOR_TURNS} messages)",
-                ms(await timed(read_needed)),
+                await timed(read_needed),
             ],
-            [f"for contrast: read the whole history ({2 * PRIOR_TURNS} messages)", ms(await timed(read_all))],
-            ["next turn: read + fit the window by the local bound", ms(await timed(context_by_bound))],
+            [f"next turn's context: read + fit, Kimi's count taken as instant ({sent})", local],
             [
-                "next turn: read + fit + Kimi's count of the window (tight context only)",
-                ms(await timed(context_with_kimi, 5)),
+                "the same with Kimi's count of the window (fake Kimi, loopback; tight context only)",
+                await timed(context_with_kimi, 5),
             ],
-            [f"/cost last reply at {LEDGER_ROWS:,} ledger rows", ms(await timed(last_reply))],
+            [f"for contrast: read the whole history ({2 * PRIOR_TURNS} messages)", await timed(read_all)],
+            [f"/cost last reply at {LEDGER_ROWS:,} ledger rows", await timed(last_reply)],
         ]
     finally:
         await client.close()
         await store.close()
-
-
-def _unavailable() -> Any:
-    from tests.fakes.kimi import FakeError
-
-    return FakeError.invalid_request("Invalid request: tokenizer unavailable in this benchmark")
 
 
 async def main() -> None:
@@ -158,7 +172,7 @@ async def main() -> None:
             print(f"PostgreSQL skipped: {reason}")
             postgres = [[row[0], "-"] for row in sqlite]
     rows = [[a[0], a[1], b[1]] for a, b in zip(sqlite, postgres, strict=True)]
-    print_table(["median of repeats", "SQLite ms", "PostgreSQL ms"], rows)
+    print_table(["median of repeats", "SQLite ms (CPU)", "PostgreSQL ms (CPU)"], rows)
 
 
 if __name__ == "__main__":
