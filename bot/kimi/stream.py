@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import aiohttp
 
@@ -88,9 +89,9 @@ class ChatStream:
             if payload.strip() == DONE:
                 self._done = True
                 break
-            error = self._error_in(payload)
+            chunk, error = self._parsed(payload)
             if error is None:
-                events.extend(self._assembler.feed(json.loads(payload)))
+                events.extend(self._assembler.feed(chunk))
                 continue
             if not events:
                 raise self._broken_by(error)
@@ -99,19 +100,19 @@ class ChatStream:
             break
         return events
 
-    def _error_in(self, payload: str) -> KimiError | None:
-        """The error a payload carries (in-band error object or malformed JSON), if any."""
+    def _parsed(self, payload: str) -> tuple[Any, KimiError | None]:
+        """The payload's chunk, or the error it carries (in-band error object or malformed JSON)."""
         try:
             chunk = json.loads(payload)
         except ValueError:
-            return KimiServerError(f"malformed stream chunk: {payload[:80]!r}")
+            return None, KimiServerError(f"malformed stream chunk: {payload[:80]!r}")
         if not isinstance(chunk, dict):
-            return KimiServerError(f"unexpected stream chunk: {payload[:80]!r}")
+            return None, KimiServerError(f"unexpected stream chunk: {payload[:80]!r}")
         error = chunk.get("error")
         if not isinstance(error, dict):
-            return None
+            return chunk, None
         # An error sent inside the stream, e.g. a content filter hit on the output.
-        return error_from_payload(
+        return None, error_from_payload(
             None,
             error.get("type"),
             redact(str(error.get("message") or ""), self._secrets),
