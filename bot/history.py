@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.group_commit import GroupCommit
 from bot.turn import ConversationKey
 from storage import ConversationRecord, Store
 
@@ -12,6 +13,8 @@ from storage import ConversationRecord, Store
 class History:
     def __init__(self, store: Store) -> None:
         self._store = store
+        # A burst of answers finishing together records what shows them in a few transactions.
+        self._shown: GroupCommit[tuple[int, Sequence[int]]] = GroupCommit(store.set_message_telegram_ids)
 
     async def current(self, key: ConversationKey) -> ConversationRecord:
         """The key's active conversation, opened if it has none yet."""
@@ -23,4 +26,4 @@ class History:
 
     async def shown_as(self, message_id: int, telegram_ids: Sequence[int]) -> None:
         """Remember which Telegram messages show a stored answer."""
-        await self._store.set_message_telegram_ids(message_id, telegram_ids)
+        await self._shown.add((message_id, tuple(telegram_ids)))

@@ -28,4 +28,4 @@ class PendingDeliveries:
         return await self._store.pending_deliveries()
 
     async def shown_as(self, message_id: int, telegram_ids: Sequence[int]) -> None:
-        await self._store.set_message_telegram_ids(message_id, telegram_ids)
+        await self._store.set_message_telegram_ids([(message_id, telegram_ids)])

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, func, null, update
+from sqlalchemy import ColumnElement, Text, bindparam, cast, func, null, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
@@ -202,14 +202,16 @@ async def append_text(session: AsyncSession, message_id: int, text: str) -> None
     await session.exec(statement)
 
 
-async def set_telegram_ids(session: AsyncSession, message_id: int, ids: Sequence[int]) -> None:
+async def set_telegram_ids(session: AsyncSession, shown: Sequence[tuple[int, Sequence[int]]]) -> None:
+    """For each (stored message id, Telegram message ids): which messages show it (executemany)."""
+    table = MessageRow.__table__  # type: ignore[attr-defined]  # Core: one statement, many rows
     statement = (
-        update(MessageRow)
-        .where(MessageRow.id == message_id)  # type: ignore[arg-type]
-        .values(telegram_message_ids=list(ids))
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id == bindparam("message"))
+        .values(telegram_message_ids=bindparam("shown_ids"))
     )
-    await session.exec(statement)
+    connection = await session.connection()
+    await connection.execute(statement, [{"message": mid, "shown_ids": list(ids)} for mid, ids in shown])
 
 
 def _conversation(row: ConversationRow) -> ConversationRecord:

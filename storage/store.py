@@ -271,9 +271,13 @@ class Store:
         async with self._writing() as session:
             return await conversations.insert_messages(session, messages, conversation_id)
 
-    async def set_message_telegram_ids(self, message_id: int, telegram_ids: Sequence[int]) -> None:
+    async def set_message_telegram_ids(self, shown: Sequence[tuple[int, Sequence[int]]]) -> None:
+        """Which Telegram messages show each stored message: (message id, Telegram ids) pairs,
+        written in one transaction."""
+        if not shown:
+            return
         async with self._writing() as session:
-            await conversations.set_telegram_ids(session, message_id, telegram_ids)
+            await conversations.set_telegram_ids(session, shown)
 
     # budgets
 

@@ -118,7 +118,7 @@ async def test_telegram_message_ids_are_recorded(any_store: Store) -> None:
     [message_id] = await any_store.add_messages(
         conversation.id, [NewMessage(role="assistant", content="long answer")]
     )
-    await any_store.set_message_telegram_ids(message_id, [501, 502, 503])
+    await any_store.set_message_telegram_ids([(message_id, [501, 502, 503])])
     [stored] = await any_store.conversation_messages(conversation.id)
     assert stored.telegram_message_ids == (501, 502, 503)
 
