@@ -105,6 +105,8 @@ class ReplyStreamer:
     searching: bool = False
     _shown: list[_Shown] = field(default_factory=list)
     _progress_render: GrowingRender = field(default_factory=GrowingRender)  # drafts and edits
+    # Each entity as Telegram's JSON, converted once per answer: every draft resends them all.
+    _wire_entities: dict[int, tuple[MessageEntity, dict[str, object]]] = field(default_factory=dict)
     _plain: bool = False
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
     _finished: bool = False
@@ -420,18 +422,31 @@ class ReplyStreamer:
             == (self._last_draft[0], _entity_key(self._last_draft[1]))
         ):
             return
+        # Bot API 10.3: Telegram shows its own stop control on the draft (older versions ignore it).
+        wire: dict[str, object] = {"can_stop": True}
+        if piece.entities:
+            wire["entities"] = self._as_wire(piece.entities)
         await self.bot.send_message_draft(
             self.placement.chat_id,
             self._draft_id,
             text=piece.text,
-            entities=list(piece.entities) or None,
             message_thread_id=self.placement.thread_id,
             rate_limit_args={"retry": False},
-            # Bot API 10.3: Telegram shows its own stop control on the draft (older versions ignore it).
-            api_kwargs={"can_stop": True},
+            api_kwargs=wire,
         )
         self._last_draft = key
         self._last_draft_at = time.monotonic()
+
+    def _as_wire(self, entities: tuple[MessageEntity, ...]) -> list[dict[str, object]]:
+        """The entities as Telegram's JSON. The progress render reuses its entity objects, so each
+        is converted once (by identity: MessageEntity compares equal without its URL)."""
+        found = []
+        for entity in entities:
+            known = self._wire_entities.get(id(entity))
+            if known is None:
+                known = self._wire_entities[id(entity)] = (entity, entity.to_dict())
+            found.append(known[1])
+        return found
 
     async def _typing(self) -> None:
         with contextlib.suppress(TelegramError):

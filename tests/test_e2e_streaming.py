@@ -42,6 +42,12 @@ async def test_private_chat_streams_in_drafts_then_sends_the_message(
     growing = [d.text for d in drafts if d.text]
     assert len(growing) >= 2 and all(b.startswith(a[:20]) for a, b in zip(growing, growing[1:], strict=False))
     assert len(growing[0]) < len(final.text)  # the user saw the answer before it was complete
+    # The drafts are formatted like the answer: the same entities over the same text.
+    last = [d for d in drafts if d.text][-1]
+    assert [(e["type"], e["offset"], e["length"]) for e in last.entities] == [
+        (e["type"], e["offset"], e["length"]) for e in final.entities if e["offset"] < len(last.text)
+    ][: len(last.entities)]
+    assert {"italic", "code"} <= {e["type"] for e in last.entities}
     assert final.text.startswith("Here is emphasis and code.")
     types = {e["type"] for e in final.entities}
     assert {"italic", "code"} <= types

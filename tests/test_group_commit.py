@@ -15,10 +15,12 @@ class SlowWriter:
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
         self.release = asyncio.Event()
+        self.started = asyncio.Event()
         self.fail_with: Exception | None = None
 
     async def write(self, items: list[int]) -> None:
         self.batches.append(items)
+        self.started.set()
         if len(self.batches) == 1:
             await self.release.wait()
         if self.fail_with is not None:
@@ -37,8 +39,7 @@ async def test_writes_queued_behind_one_under_way_share_the_next():
     writer = SlowWriter()
     commit = GroupCommit(writer.write)
     first = asyncio.create_task(commit.add(1))
-    while not writer.batches:
-        await asyncio.sleep(0)  # the first write is under way, held
+    await writer.started.wait()  # the first write is under way, held
     later = [asyncio.create_task(commit.add(n)) for n in range(2, 7)]
     await asyncio.sleep(0)
     writer.release.set()
@@ -62,8 +63,7 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_write():
     writer = SlowWriter()
     commit = GroupCommit(writer.write)
     waiting = asyncio.create_task(commit.add(1))
-    while not writer.batches:
-        await asyncio.sleep(0)
+    await writer.started.wait()
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
