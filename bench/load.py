@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,7 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _proc_rss_mb(pid: int) -> float:
+def proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -172,49 +173,20 @@ async def run_once(
     )
     async with FakeTelegram(token=BOT_TOKEN) as tg, kimi:
         kimi.script(*(Reply(content=answer, chunk_tokens=CHUNK_TOKENS, delay=delay) for _ in range(users)))
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {
-                **os.environ,
-                "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-                "TELEGRAM_API_URL": tg.base_url,
-                "TELEGRAM_FILE_URL": tg.base_file_url,
-                "MOONSHOT_API_KEY": KIMI_KEY,
-                "MOONSHOT_BASE_URL": kimi.base_url,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bot.db",
-                "LOG_LEVEL": "WARNING",
-                "KIMI_MAX_CONCURRENCY": str(DEFAULT_CONCURRENCY if default else 100_000),
-                "KIMI_MAX_RPM": str(DEFAULT_RPM if default else 1_000_000),
-                "MAX_OUTPUT_TOKENS": "4096",
-            }
-            proc = await asyncio.create_subprocess_exec(
-                str(repo / ".venv/bin/python"),
-                "-m",
-                "bot",
-                cwd=tmp,  # no .env of the checkout's is read
-                env={**env, "PYTHONPATH": str(repo)},
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            try:
-                await tg.wait_until(lambda: tg.calls("getUpdates", include_polling=True), timeout=60)
-                await asyncio.sleep(1.0)  # start-up settles (imports, first poll)
-                result.rss_idle_mb = _proc_rss_mb(proc.pid)
-                profiler = await _start_profiler(proc.pid, profile) if profile else None
-                cpu_before = _proc_cpu_seconds(proc.pid)
-                await _burst(tg, kimi, result, users, spread, answer, wait_seconds)
-                result.cpu_ms_per_reply = (_proc_cpu_seconds(proc.pid) - cpu_before) * 1000 / users
-                result.rss_after_mb = _proc_rss_mb(proc.pid)
-                if profiler is not None:
-                    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-                    await profiler.wait()
-            finally:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+        limit_env = {
+            "KIMI_MAX_CONCURRENCY": str(DEFAULT_CONCURRENCY if default else 100_000),
+            "KIMI_MAX_RPM": str(DEFAULT_RPM if default else 1_000_000),
+        }
+        async with bot_process(repo, tg, kimi, **limit_env) as proc:
+            result.rss_idle_mb = proc_rss_mb(proc.pid)
+            profiler = await _start_profiler(proc.pid, profile) if profile else None
+            cpu_before = _proc_cpu_seconds(proc.pid)
+            await _burst(tg, kimi, result, users, spread, answer, wait_seconds)
+            result.cpu_ms_per_reply = (_proc_cpu_seconds(proc.pid) - cpu_before) * 1000 / users
+            result.rss_after_mb = proc_rss_mb(proc.pid)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                await profiler.wait()
         result.telegram_429 = len(tg.flood_errors)
         result.kimi_429 = sum(1 for r in kimi.requests if r.status == 429)
     streamed = [kimi.done[tag] - kimi.started[tag] for tag in kimi.done if tag in kimi.started]
@@ -227,6 +199,54 @@ async def run_once(
         DEFAULT_RPM if default else None,
     )
     return result
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    repo: Path, tg: FakeTelegram, kimi: FakeKimi, *, argv: Sequence[str] = ("-m", "bot"), **env: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m bot` of `repo`'s checkout (its own .venv) against the fakes, on a fresh SQLite
+    database; entered once it polls and start-up has settled, stopped with SIGTERM on exit.
+    `env` adds to or overrides the settings (e.g. Kimi's limits); `argv` replaces `-m bot`. Its
+    stderr goes to a file (a pipe nobody reads would block the bot once full)."""
+    with tempfile.TemporaryDirectory() as tmp, (Path(tmp) / "bot.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            str(repo / ".venv/bin/python"),
+            *argv,
+            cwd=tmp,  # no .env of the checkout's is read
+            env={
+                **os.environ,
+                "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+                "TELEGRAM_API_URL": tg.base_url,
+                "TELEGRAM_FILE_URL": tg.base_file_url,
+                "MOONSHOT_API_KEY": KIMI_KEY,
+                "MOONSHOT_BASE_URL": kimi.base_url,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bot.db",
+                "LOG_LEVEL": "WARNING",
+                "MAX_OUTPUT_TOKENS": "4096",
+                **env,
+                "PYTHONPATH": str(repo),
+            },
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            await tg.wait_until(
+                lambda: proc.returncode is not None or tg.calls("getUpdates", include_polling=True),
+                timeout=60,
+            )
+            if proc.returncode is not None:
+                raise RuntimeError(f"the bot exited on start:\n{(Path(tmp) / 'bot.log').read_text()[-3000:]}")
+            await asyncio.sleep(1.0)  # start-up settles (imports, first poll)
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 async def _start_profiler(pid: int, output: Path) -> asyncio.subprocess.Process:
