@@ -12,8 +12,13 @@ import base64
 import io
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow (~3 MB of memory) is imported by the functions that read a picture, when the first one
+# comes: most bots never see one, and an idle process should not carry it.
 
 # Telegram lets a bot download at most 20 MB, and Kimi's request would carry it as base64 (a
 # third larger again): larger pictures are refused with a short reply.
@@ -64,6 +69,8 @@ def prepare_image(data: bytes) -> PreparedImage:
     and MAX_STORED_BYTES in size. Raises ImageRejected."""
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageRejected("too_large")
+    from PIL import Image, UnidentifiedImageError  # see the top of the module
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
@@ -88,6 +95,8 @@ def prepare_image(data: bytes) -> PreparedImage:
 
 
 def _reencode(image: Image.Image) -> PreparedImage:
+    from PIL import Image  # see the top of the module
+
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)  # an animation: its first frame
     scale = min(1.0, MAX_SIDE / max(image.size))
@@ -132,6 +141,8 @@ def stored_image_tokens(base64_data: str) -> int:
     unreadable one counts as the largest picture that is ever sent."""
     # Called for every kept picture on every turn: the header is near the start, so a prefix is
     # decoded first (a multiple of 4 base64 characters), the whole picture only if that fails.
+    from PIL import Image, UnidentifiedImageError  # see the top of the module
+
     for prefix in (base64_data[:HEADER_PREFIX_CHARS], base64_data):
         try:
             with Image.open(io.BytesIO(base64.b64decode(prefix))) as image:
