@@ -47,10 +47,26 @@ NEW_MESSAGES = filters.UpdateType.MESSAGE  # edits of old messages are not new q
 FILES = (filters.Document.ALL & ~filters.ANIMATION) | filters.PHOTO
 
 
+class KimiApplication(Application[Any, Any, Any, Any, Any, Any]):
+    """PTB's Application without one set that only grows: with no persistence configured it still
+    notes the chat and user of every update "to be updated in persistence", and only a persistence
+    run empties those sets (PTB 22), so they held every chat and user ever served."""
+
+    __slots__ = ()
+
+    def _mark_for_persistence_update(self, *, update: object | None = None, job: Any = None) -> None:
+        if self.persistence is not None:
+            super()._mark_for_persistence_update(update=update, job=job)
+
+
 def build_application(svc: BotServices) -> Application:
     settings = svc.settings
+    # getUpdates on aiohttp too, with PTB's default timeouts for it: left to PTB it got an httpx
+    # client of its own, which loaded httpcore, anyio and certifi's CA bundle (~3 MB) for one poll.
+    polling = AiohttpRequest(pool_size=1, read_timeout=5.0, write_timeout=5.0, pool_timeout=1.0)
     application = (
         ApplicationBuilder()
+        .application_class(KimiApplication)
         .context_types(CONTEXT_TYPES)  # context.incoming: who and where, resolved once per update
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_api_url)
@@ -60,6 +76,7 @@ def build_application(svc: BotServices) -> Application:
         .concurrent_updates(TrackingUpdateProcessor(svc.handled))
         # aiohttp, not httpx: a third of the CPU under load went to httpx (telegram_http.py).
         .request(AiohttpRequest(pool_size=64, read_timeout=30.0, write_timeout=30.0, pool_timeout=30.0))
+        .get_updates_request(polling)
         .build()
     )
     application.bot_data[SERVICES_KEY] = svc

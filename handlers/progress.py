@@ -26,21 +26,60 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_UPDATES = 4096
 
 
-class HandledUpdates:
-    """The ids of the updates whose handling has finished (successfully or with an error)."""
+# Finished update ids remembered one by one; older ones are summed up by a floor (HandledUpdates).
+KEPT_IDS = 4096
 
-    def __init__(self) -> None:
-        self._done: set[int] = set()
+
+class HandledUpdates:
+    """The ids of the updates whose handling has finished (successfully or with an error).
+
+    Only the last `keep` finished ids are kept one by one, so memory does not grow with every
+    update ever handled: an older id counts as handled if it is at or below the highest id
+    forgotten and is not being handled still. Updates start in the order of their ids (polling
+    hands them over in order, the processor's semaphore admits them first come, first served; a
+    webhook retry of an old one is dropped before it), so by the time an id is forgotten every
+    lower one has long started."""
+
+    def __init__(self, keep: int = KEPT_IDS) -> None:
+        self._keep = keep
+        self._done: dict[int, None] = {}  # in the order they finished
+        self._handling: set[int] = set()
+        self._forgotten_up_to: int | None = None
+        self._count = 0
         self._changed = asyncio.Event()
 
     def __contains__(self, update_id: object) -> bool:
-        return update_id in self._done
+        if update_id in self._done:
+            return True
+        floor = self._forgotten_up_to
+        return (
+            isinstance(update_id, int)
+            and floor is not None
+            and update_id <= floor
+            and update_id not in self._handling
+        )
 
     def __len__(self) -> int:
-        return len(self._done)
+        """How many updates have been handled."""
+        return self._count
+
+    @property
+    def kept(self) -> int:
+        """Ids remembered one by one (for tests: it must not grow without bound)."""
+        return len(self._done) + len(self._handling)
+
+    def started(self, update_id: int) -> None:
+        self._handling.add(update_id)
 
     def mark(self, update_id: int) -> None:
-        self._done.add(update_id)
+        self._handling.discard(update_id)
+        self._done[update_id] = None
+        self._count += 1
+        if len(self._done) > self._keep:
+            oldest = next(iter(self._done))
+            del self._done[oldest]
+            floor = self._forgotten_up_to
+            self._forgotten_up_to = oldest if floor is None else max(floor, oldest)
         log.debug("update %d handled", update_id)
         self._changed.set()
         self._changed = asyncio.Event()
@@ -48,7 +87,7 @@ class HandledUpdates:
     async def wait(self, update_ids: Iterable[int]) -> None:
         """Return once every one of ``update_ids`` has been handled (callers bound it with a timeout)."""
         wanted = set(update_ids)
-        while not wanted <= self._done:
+        while wanted := {update_id for update_id in wanted if update_id not in self}:
             await self._changed.wait()
 
 
@@ -60,6 +99,8 @@ class TrackingUpdateProcessor(SimpleUpdateProcessor):
         self._handled = handled
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if isinstance(update, Update):
+            self._handled.started(update.update_id)
         try:
             await coroutine
         finally:
