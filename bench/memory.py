@@ -154,9 +154,9 @@ async def run(
         print_table(
             ["checkpoint", "RSS MB", "change MB", "heap / other anon / files MB / threads", "waves s"], rows
         )
-        if len(rows) >= 3:
-            first, last = float(rows[-2][1]), float(rows[-1][1])
-            print(f"{rows[-1][0]} - {rows[-2][0]}: {last - first:+.1f} MB; 429s from Telegram: {flood}")
+        if len(rows) >= 3:  # the target: the last checkpoint against the first after idle
+            first, last = float(rows[1][1]), float(rows[-1][1])
+            print(f"{rows[-1][0]} - {rows[1][0]}: {last - first:+.1f} MB; 429s from Telegram: {flood}")
         if snapshot is not None and len(checkpoints) >= 2:
             _print_growth(snapshot, len(checkpoints), len(checkpoints) + 1)
     sys.stdout.flush()
