@@ -37,7 +37,7 @@ from bot.budget import BudgetKeeper
 from bot.kimi import KimiClient, KimiConfig
 from bot.pricing import load_price_table
 from bot.settings import Settings
-from bot.turn import HISTORY_CHARS_PER_TOKEN, Conversations
+from bot.turn import HISTORY_CHARS_PER_TOKEN, ConversationKey, Conversations
 from storage import NewMessage, Store
 from storage.tables import UsageRow
 from tests.fakes.kimi import FakeKimi
@@ -115,6 +115,9 @@ async def measure(database_url: str, kimi: FakeKimi) -> list[list[str]]:
         new = [{"role": "user", "content": "and one more question"}]
 
         async def read_needed() -> Any:
+            if hasattr(conversations, "_read_context"):
+                key = ConversationKey(USER, USER)
+                return (await conversations._read_context(key, allowed))[1]
             if hasattr(conversations, "_read_history"):
                 return await conversations._read_history(conversation_id, allowed)
             return await store.recent_messages(conversation_id, allowed * HISTORY_CHARS_PER_TOKEN)

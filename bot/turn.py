@@ -41,6 +41,7 @@ from bot.token_bound import PER_REQUEST_TOKENS
 from bot.turn_locks import Place, TurnQueue
 from bot.vision import user_content
 from storage import (
+    ConversationRecord,
     Coordination,
     HistoryMessage,
     NewInflightTurn,
@@ -451,9 +452,9 @@ class Conversations:
             # Before anything is reserved or called: a denied asker costs nothing.
             yield TurnFinished(TurnOutcome(TurnStatus.NOT_ALLOWED, price.model))
             return
-        conversation = await self._store.active_conversation(
-            request.key.chat_id, request.key.user_id, request.key.thread_id
-        )
+        max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
+        allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
+        conversation, history = await self._read_context(request.key, allowed)
         new_messages: list[dict[str, Any]] = [
             {"role": m.role, "content": m.content} for m in request.preamble
         ]
@@ -461,10 +462,6 @@ class Conversations:
             {"role": "user", "content": user_content(request.text, request.images, price.vision)}
         )
         continued = ""
-
-        max_output = min(self._settings.max_output_tokens, price.max_output_tokens or price.context_length)
-        allowed = price.context_length - max_output - CONTEXT_SAFETY_TOKENS
-        history = await self._read_history(conversation.id, allowed)
         if request.continues is not None:
             cut = continuable(history, request.continues)
             if cut is None:
@@ -569,11 +566,15 @@ class Conversations:
             request.user, worst, max_tokens, inflight_turn=inflight_turn
         )
 
-    async def _read_history(self, conversation_id: int, allowed: int) -> list[HistoryMessage]:
-        """The newest messages of the conversation, as many as a window of `allowed` tokens could
-        take by either measure (see HISTORY_CHARS_PER_TOKEN), oldest first."""
-        return await self._store.recent_messages(
-            conversation_id,
+    async def _read_context(
+        self, key: ConversationKey, allowed: int
+    ) -> tuple[ConversationRecord, list[HistoryMessage]]:
+        """The key's conversation and its newest messages, as many as a window of `allowed` tokens
+        could take by either measure (see HISTORY_CHARS_PER_TOKEN), oldest first; one read."""
+        return await self._store.conversation_with_history(
+            key.chat_id,
+            key.user_id,
+            key.thread_id,
             max_chars=max(0, allowed) * HISTORY_CHARS_PER_TOKEN,
             chars_per_message=PER_MESSAGE_OVERHEAD * HISTORY_CHARS_PER_TOKEN,
         )

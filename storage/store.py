@@ -240,6 +240,23 @@ class Store:
         assert found is not None
         return found
 
+    async def conversation_with_history(
+        self,
+        chat_id: int,
+        user_id: int | None,
+        thread_id: int | None,
+        max_chars: int,
+        chars_per_message: int = 0,
+    ) -> tuple[ConversationRecord, list[HistoryMessage]]:
+        """The scope's active conversation (opened if none) and its recent messages (as
+        recent_messages), read in one transaction: what every turn starts with."""
+        async with self._reading() as session:
+            found = await conversations.find_active(session, chat_id, user_id, thread_id)
+            if found is not None:
+                history = await conversations.recent_messages(session, found.id, max_chars, chars_per_message)
+                return found, history
+        return await self.active_conversation(chat_id, user_id, thread_id), []
+
     async def start_new_conversation(
         self, chat_id: int, user_id: int | None, thread_id: int | None = None
     ) -> ConversationRecord:

@@ -128,3 +128,13 @@ async def test_message_needs_a_conversation_and_a_known_role(any_store: Store) -
         await any_store.add_messages(None, [NewMessage(role="user", content="where to?")])
     with pytest.raises(ValueError):
         NewMessage(role="robot", content="?")  # type: ignore[arg-type]
+
+
+async def test_a_turn_reads_its_conversation_and_history_together(any_store: Store) -> None:
+    first, history = await any_store.conversation_with_history(5, 5, None, max_chars=1_000)
+    assert history == [] and first == await any_store.active_conversation(5, 5)  # opened
+    await any_store.add_messages(first.id, [NewMessage(role="user", content=f"m{n}") for n in range(6)])
+    again, history = await any_store.conversation_with_history(5, 5, None, max_chars=6, chars_per_message=1)
+    assert again.id == first.id
+    assert history == await any_store.recent_messages(first.id, 6, chars_per_message=1)
+    assert [m.content for m in history] == ["m4", "m5"]  # the newest (3 chars each), oldest first

@@ -273,7 +273,7 @@ async def test_the_reservation_bounds_exactly_the_window_that_is_sent(core: Core
     ]
     for count in (1, 12):  # fits whole (by the bound alone); cut (Kimi counts the window)
         await core.store.add_messages(conversation.id, [m for turn in turns[:count] for m in turn])
-        history = await core.conversations._read_history(conversation.id, allowed)
+        _, history = await core.conversations._read_context(ConversationKey(7, 7), allowed)
         for kimi_answers in (True, False):
             if not kimi_answers and count > 1:  # (a window that fits whole asks Kimi nothing)
                 unavailable = FakeError.invalid_request("tokenizer unavailable")
