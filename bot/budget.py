@@ -77,13 +77,11 @@ class BudgetKeeper:
         inflight_turn: NewInflightTurn | None = None,
     ) -> Granted | None:
         """Hold exactly `amount_micro` (a worst case worked out by the caller), or None if the
-        budget cannot hold it; max_tokens is not lowered."""
-        view = await self.view(user)
-        if view.remaining_micro is not None and view.remaining_micro < amount_micro:
-            return None
+        budget cannot hold it; max_tokens is not lowered. (The store's conditional hold is the
+        check: no read is needed first.)"""
         reservation = await self._store.reserve(
             user.telegram_id,
-            view.period.key,
+            self.period().key,
             amount_micro,
             self.limit_for(user),
             purpose=purpose,
@@ -106,6 +104,18 @@ class BudgetKeeper:
         inflight_turn: the turn the call is for, recorded with the hold (see bot.checkpoints)."""
         min_useful = min(max_tokens, min_useful_tokens or self._settings.min_output_tokens)
         limit = self.limit_for(user)
+        # Most calls fit whole: hold the full worst case at once (the store's hold is conditional,
+        # so it never goes past the limit); the budget is read only to cap a call that does not.
+        whole = await self._store.reserve(
+            user.telegram_id,
+            self.period().key,
+            price.cost_micro(prompt_tokens, max_tokens),
+            limit,
+            purpose=purpose,
+            inflight_turn=inflight_turn,
+        )
+        if whole is not None:
+            return Granted(whole, max_tokens, capped=False)
         # Two attempts: a concurrent turn of the same user may take budget between read and write.
         for _ in range(2):
             view = await self.view(user)
