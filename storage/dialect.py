@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -16,6 +16,9 @@ def insert(dialect_name: str, table: Any) -> Any:
     transaction (or process) into a unique-key error.
     """
     if dialect_name == "postgresql":
+        # Imported here: SQLAlchemy's PostgreSQL dialects (~2 MB) stay out of a bot on SQLite.
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     if dialect_name == "sqlite":
         return sqlite.insert(table)

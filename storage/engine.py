@@ -21,6 +21,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from storage.tables import describe_for_postgresql
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"  # relative to the working directory
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -81,6 +83,8 @@ def create_engine(
         engine = create_async_engine(url, echo=echo, **pool_args)
         _install_sqlite_hooks(engine, foreign_keys=not for_migrations)
         return engine
+    if url.get_backend_name() == "postgresql":
+        describe_for_postgresql()
     # pre-ping: a PostgreSQL restart or an idle-connection reaper must not fail the next turn.
     return create_async_engine(url, echo=echo, pool_pre_ping=True, **pool_args)
 

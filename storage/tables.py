@@ -68,15 +68,21 @@ class ConversationRow(SQLModel, table=True):
 # At most one active conversation per scope, enforced by the database so that two concurrent
 # first messages cannot open two. NULL never equals NULL in a unique index, hence coalesce(…, 0):
 # Telegram user and thread ids are never 0.
-Index(
+ACTIVE_SCOPE_INDEX = Index(
     "uq_conversations_active_scope",
     ConversationRow.chat_id,  # type: ignore[arg-type]
     func.coalesce(ConversationRow.user_id, 0),
     func.coalesce(ConversationRow.thread_id, 0),
     unique=True,
     sqlite_where=ConversationRow.active,
-    postgresql_where=ConversationRow.active,
 )
+
+
+def describe_for_postgresql() -> None:
+    """The PostgreSQL options of the tables above: the same partial index there. Called when a
+    PostgreSQL engine is made (storage/engine.py), not at import: naming a dialect's option makes
+    SQLAlchemy load that dialect (~2 MB), which a bot on SQLite never uses."""
+    ACTIVE_SCOPE_INDEX.dialect_options["postgresql"]["where"] = ConversationRow.active
 
 
 class MessageRow(SQLModel, table=True):

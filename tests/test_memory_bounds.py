@@ -9,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy.schema import CreateIndex
 from telegram import Update
 
 from bot.turn_locks import TurnQueue
 from handlers.app import build_application
 from handlers.progress import HandledUpdates
 from handlers.telegram_http import AiohttpRequest
+from storage.engine import create_engine
+from storage.tables import ACTIVE_SCOPE_INDEX
 from tests.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +76,21 @@ async def test_the_application_keeps_nothing_per_user_and_polls_without_httpx(st
     assert all(isinstance(request, AiohttpRequest) for request in application.bot._request)
 
 
-def test_an_idle_bot_does_not_load_pillow():
-    """Pillow (~3 MB) is loaded with the first picture (bot/images.py), not at start."""
+def test_a_bot_on_sqlite_loads_neither_pillow_nor_the_postgresql_dialect():
+    """Pillow (~3 MB) is loaded with the first picture (bot/images.py), SQLAlchemy's PostgreSQL
+    dialect (~2 MB) when a PostgreSQL engine is made (storage/tables.describe_for_postgresql)."""
+    unused = "{'PIL', 'sqlalchemy.dialects.postgresql'}"
+    check = f"import sys, composition_root; print({unused} & sys.modules.keys())"
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, composition_root; print('PIL' in sys.modules)"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert loaded == "False"
+    assert loaded == "set()"
+
+
+async def test_a_postgresql_engine_still_describes_the_partial_index():
+    engine = create_engine("postgresql+asyncpg://bot:secret@127.0.0.1:1/none")  # never connects
+    try:
+        ddl = str(CreateIndex(ACTIVE_SCOPE_INDEX).compile(dialect=engine.dialect))
+    finally:
+        await engine.dispose()
+    assert ddl.endswith("WHERE active")
