@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.engine import create_engine, write_engine
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 # and the bot runs its migrations in a child process (Store.start(migrate_apart=True)).
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# The newest migration's revision, known without Alembic: a start-up finds the database already at
+# it in one query and skips Alembic altogether (tests/test_storage_migrations.py checks that it is
+# Alembic's head, so a new migration that forgets to bump it fails the suite).
+HEAD_REVISION = "0006"
 
 # Any constant will do; it only has to be the same in every process of the deployment.
 _PG_MIGRATION_LOCK = 0x6B696D69  # "kimi"
@@ -57,6 +63,17 @@ async def upgrade(database_url: str | URL, revision: str = "head") -> None:
         await engine.dispose()
 
 
+async def is_at_head(engine: AsyncEngine) -> bool:
+    """Whether the database is already at HEAD_REVISION: one read through the caller's engine,
+    no Alembic. False for a fresh database (no alembic_version table) or an older one (and for a
+    newer one, which the upgrade then refuses, as it always did)."""
+    async with engine.connect() as connection:
+        if not await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+            return False
+        versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars()
+        return list(versions) == [HEAD_REVISION]
+
+
 async def current_revision(database_url: str | URL) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -76,12 +93,3 @@ def _upgrade(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
-
-
-if __name__ == "__main__":  # Store.start(migrate_apart=True) runs this in a child process
-    import asyncio
-    import os
-
-    from storage.store import MIGRATE_URL_VARIABLE
-
-    asyncio.run(upgrade(os.environ[MIGRATE_URL_VARIABLE]))

@@ -74,7 +74,7 @@ async def _upgrade_in_child(url: URL) -> None:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "storage.migrate",
+        "storage.migrations",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -121,19 +121,28 @@ class Store:
         release_stale_after: float | None = DEFAULT_STALE_AFTER_SECONDS,
         migrate_apart: bool = False,
     ) -> None:
-        """Migrate to the newest schema, connect, take this process's owner key, and take over
-        what dead processes left: their holds are freed, their in-flight turns and pending
-        deliveries become ours (see interrupted_turns and pending_deliveries).
+        """Migrate to the newest schema (unless the database is at it already), connect, take
+        this process's owner key, and take over what dead processes left: their holds are freed,
+        their in-flight turns and pending deliveries become ours (see interrupted_turns and
+        pending_deliveries).
 
         migrate_apart: run the migrations in a child process, so that Alembic (~10 MB of the
         bot's memory, needed only at start-up) is never loaded by a long-running process."""
         if self._engine is not None:
             raise RuntimeError("Store.start() was already awaited")
-        if migrate_apart:
-            await _upgrade_in_child(self._url)
-        else:
-            await migrate.upgrade(self._url)
-        self._engine = create_engine(self._url, echo=self._echo)
+        engine = create_engine(self._url, echo=self._echo)
+        try:
+            # A restart finds the schema up to date in one read: no child process, no Alembic.
+            if not await migrate.is_at_head(engine):
+                if migrate_apart:
+                    await _upgrade_in_child(self._url)
+                else:
+                    await migrate.upgrade(self._url)
+                await engine.dispose()  # no connection from before the migration is kept
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
         self._read = async_sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
         self._write = async_sessionmaker(
             write_engine(self._engine), class_=AsyncSession, expire_on_commit=False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -14,10 +16,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from storage import NewMessage, Store
+from storage import NewMessage, Store, migrate
+from storage import store as store_module
 from storage import tables as _tables  # noqa: F401  (the metadata to compare)
 from storage.engine import create_engine, normalise_url
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.migrate import HEAD_REVISION, current_revision, head_revision, upgrade
+from storage.store import MIGRATE_URL_VARIABLE
 
 pytest_plugins = ["tests.db_fixtures"]
 
@@ -66,6 +70,47 @@ async def test_start_migrates_an_empty_database_to_head(empty_url: str) -> None:
     await again.start()
     await again.close()
     assert await current_revision(empty_url) == head_revision()
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    # Store.start skips Alembic when the database is at HEAD_REVISION: a new migration must bump it.
+    assert HEAD_REVISION == head_revision()
+
+
+async def test_a_start_at_head_runs_no_migration(empty_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await upgrade(empty_url)
+
+    async def refuse(*_: object) -> None:
+        raise AssertionError("a database at head was migrated again")
+
+    monkeypatch.setattr(migrate, "upgrade", refuse)
+    monkeypatch.setattr(store_module, "_upgrade_in_child", refuse)
+    for apart in (False, True):
+        store = Store(empty_url)
+        await store.start(migrate_apart=apart)
+        await store.close()
+
+
+async def test_the_child_process_upgrades_an_older_database(empty_url: str) -> None:
+    await upgrade(empty_url, "0005")
+    store = Store(empty_url)
+    await store.start(migrate_apart=True)  # as the bot starts
+    try:
+        assert await current_revision(empty_url) == head_revision()
+        user = await store.get_or_create_user(42)  # a 0006 table in use
+        assert user.telegram_id == 42
+    finally:
+        await store.close()
+
+
+def test_the_migration_child_says_nothing_when_all_is_well(sqlite_url: str) -> None:
+    # It once warned (RuntimeWarning) on every start: stderr is what a failed start reports.
+    env = {**os.environ, MIGRATE_URL_VARIABLE: sqlite_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "storage.migrations"], env=env, cwd=REPO, capture_output=True, check=False
+    )
+    assert (done.returncode, done.stderr.decode()) == (0, "")
+    assert asyncio.run(current_revision(sqlite_url)) == head_revision()
 
 
 # SQLite cannot reflect the expression index on conversations, so it is compared on PostgreSQL
