@@ -37,12 +37,13 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-def bot_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The bot's database: SQLite in tmp_path, or with tests.harness.ON_BOTH_DATABASES a fresh
-    PostgreSQL database too (sync on purpose: it resolves the async pg_url outside the loop)."""
+def bot_database_url(request: pytest.FixtureRequest) -> str:
+    """The bot's database, already migrated (a copy of a template, see tests/db_fixtures.py):
+    SQLite in tmp_path, or with tests.harness.ON_BOTH_DATABASES a fresh PostgreSQL database too
+    (sync on purpose: it resolves the async migrated_pg_url outside the loop)."""
     if getattr(request, "param", "sqlite") == "postgresql":
-        return str(request.getfixturevalue("pg_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return str(request.getfixturevalue("migrated_pg_url"))
+    return str(request.getfixturevalue("migrated_sqlite_url"))  # tmp_path / "bot.db"
 
 
 @pytest.fixture

@@ -7,11 +7,21 @@ Enable them for the whole suite with, in tests/conftest.py:
 
 Fixtures:
     sqlite_url   URL of an empty SQLite file in tmp_path
-    store        a started Store on sqlite_url (closed afterwards)
+    store        a started Store on sqlite_url (closed afterwards), the file a copy of a migrated one
+    migrated_sqlite_url  sqlite_url with the file a copy of a migrated template (see below)
     pg_url       URL of an empty, throwaway PostgreSQL database (dropped afterwards)
+    migrated_pg_url  like pg_url, but created from a migrated template database
     pg_store     a started Store on PostgreSQL, its tables emptied before the test (one migrated
                  database serves the whole run: CREATE DATABASE costs ~0.3 s a test)
     any_store    parametrised: the same test on SQLite and on PostgreSQL
+
+Migrated templates: a start on a fresh database runs every migration (Alembic, ~1 s of CPU), and
+hundreds of tests start the bot. So each test process migrates one SQLite file and one PostgreSQL
+database once (per xdist worker: no two workers share one, so none waits for or races another),
+and the migrated_* fixtures hand out copies (a file copy; CREATE DATABASE ... TEMPLATE). A start
+on such a copy finds the schema at head and skips the migrations, as a restart in production
+does. The migrations themselves are tested on empty databases (tests/test_storage_migrations.py),
+and the bots started by bot_settings' default URL and by tests/bot_process.py still migrate.
 
 Where PostgreSQL comes from, in order:
     1. TEST_DATABASE_URL (a server where we may CREATE DATABASE, or else a database we may wipe);
@@ -39,6 +49,8 @@ import pytest
 from sqlalchemy.engine import URL, make_url
 
 from storage import Store
+from storage.engine import normalise_url
+from storage.migrate import upgrade
 
 LOCAL_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # The password .ci/postgres.sh gives the postgres role when the server wants one over TCP.
@@ -57,9 +69,32 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head, once per test process (its own temporary folder)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}"))
+    assert not Path(f"{path}-wal").exists()  # all in the file: closing checkpointed the WAL
+    return path
+
+
+def migrated_sqlite_copy(template: Path, url: str) -> str:
+    """Put a copy of the migrated template where the SQLite `url` points; return the url."""
+    target = Path(normalise_url(url).database or "")
+    assert not target.exists(), f"{target} exists already"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    return url
+
+
 @pytest.fixture
-async def store(sqlite_url: str) -> AsyncIterator[Store]:
-    started = Store(sqlite_url)
+def migrated_sqlite_url(sqlite_url: str, sqlite_template: Path) -> str:
+    return migrated_sqlite_copy(sqlite_template, sqlite_url)
+
+
+@pytest.fixture
+async def store(migrated_sqlite_url: str) -> AsyncIterator[Store]:
+    started = Store(migrated_sqlite_url)
     await started.start()
     try:
         yield started
@@ -125,11 +160,52 @@ async def pg_url(pg_server: PgServer) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> Iterator[str | None]:
+    """The name of a database migrated to head, once per test process (None where we may not
+    create databases: migrated_pg_url then migrates its one database itself)."""
+    if not pg_server.can_create_databases:
+        yield None
+        return
+    name = f"kimi_template_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(pg_server.url, f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(upgrade(pg_server.url.set(database=name).render_as_string(hide_password=False)))
+        yield name
+    finally:
+        asyncio.run(_admin(pg_server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def migrated_pg_url(pg_server: PgServer, pg_template: str | None) -> AsyncIterator[str]:
+    """A fresh database at head: a copy of pg_template (dropped afterwards)."""
+    if pg_template is None:
+        await _wipe(pg_server.url)
+        url = pg_server.url.render_as_string(hide_password=False)
+        await upgrade(url)
+        yield url
+        return
+    name = f"kimi_test_{uuid.uuid4().hex[:12]}"
+    await _admin(pg_server.url, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield pg_server.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(pg_server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _admin(url: URL, statement: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(**_asyncpg_args(url), timeout=_CONNECT_TIMEOUT)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
 def pg_shared_url(pg_server: PgServer) -> Iterator[str]:
     """One database for the run, migrated to head; pg_store empties it before each test."""
     import asyncpg
-
-    from storage.migrate import upgrade
 
     async def create(name: str) -> None:
         admin = await asyncpg.connect(**_asyncpg_args(pg_server.url), timeout=_CONNECT_TIMEOUT)
