@@ -25,6 +25,7 @@ from bot.kimi import (
 )
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
+from bot.token_bound import request_bound
 from storage import NewMessage, Store, UserRecord
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,9 @@ class DocumentSummaries:
             {"role": "system", "content": context},
             {"role": "user", "content": instruction},
         ]
-        prompt_tokens = estimate_text_tokens(context) + DOCUMENT_OVERHEAD_TOKENS
+        # The guaranteed bound, not the estimate: text a tokenizer counts densely (numbers, hex)
+        # is billed well above the estimate, and the hold must cover whatever Kimi bills.
+        prompt_tokens = request_bound(messages)
         decision = await self._budgets.reserve_for_call(
             user, plan.price, prompt_tokens, PART_SUMMARY_TOKENS, purpose="document"
         )

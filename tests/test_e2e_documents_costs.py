@@ -9,6 +9,7 @@ from tests.fakes.kimi import FakeKimi, Reply, count_prompt_tokens
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import ON_BOTH_DATABASES
 from tests.test_e2e_documents_helpers import (
+    _query,
     chat_messages,
     every_uploaded_file_is_deleted,  # noqa: F401 (autouse)
     file_requests,
@@ -234,6 +235,31 @@ async def test_a_document_longer_than_the_context_is_summarised_in_charged_parts
     assert file_requests(fake_kimi) == {"upload": 1, "content": 1, "delete": 1}
     assert fake_kimi.live_files == 0
     tg.assert_no_flood()
+
+
+async def test_each_part_is_held_for_the_most_kimi_can_bill_for_it(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    # Text a real tokenizer counts densely (numbers): Kimi bills the parts well above the bot's
+    # own estimate, though never above a token per byte. Each part's hold must still cover its
+    # bill, or a tight budget could be overspent.
+    bot = await start_bot(default_model="moonshot-v1-8k", document_confirm_threshold="1000")
+    fake_kimi.bill_ratio = 3.0
+    text = "".join(f"{n:08d},{n * 7919 % 100_000:05d},{n * 104_729 % 1_000_000:06d}\n" for n in range(1_500))
+    alice = tg.user()
+    fake_kimi.script(*(Reply(content=f"Part {n}: numbers.") for n in range(1, 20)))
+
+    await tg.send_document(alice, text.encode(), "numbers.csv")
+    await tg.wait_for_message(alice.id, finished(tg, alice.id, "Part"), timeout=30)
+    await bot.caught_up()
+
+    holds = [row["amount_micro"] for row in _query(bot, "SELECT amount_micro FROM reservations ORDER BY id")]
+    costs = [row["cost_micro"] for row in ledger(bot, alice.id)]
+    assert len(costs) >= 3 and len(holds) == len(costs)  # one hold per call: the parts, then the answer
+    billed_more = [r for r in fake_kimi.chat_requests if r.json["messages"]]
+    assert billed_more
+    for hold, cost in zip(holds, costs, strict=True):
+        assert cost <= hold, (cost, hold)
 
 
 async def test_a_huge_document_on_a_small_model_combines_summaries_before_the_final_answer(

@@ -29,6 +29,7 @@ import asyncio
 import base64
 import io
 import json
+import math
 import mimetypes
 import re
 import secrets
@@ -503,6 +504,7 @@ class FakeKimi:
         voucher_balance: Decimal = Decimal("0"),
         extraction_failure_style: Literal["http", "status"] = "http",
         estimate_ratio: float = 1.0,
+        bill_ratio: float = 1.0,
     ) -> None:
         self.api_key = api_key
         self.models: dict[str, FakeModel] = {model.id: model for model in models}
@@ -523,6 +525,11 @@ class FakeKimi:
         # Moonshot's tokenizer endpoint is only an estimate; chat bills from the fake's own count.
         # Below 1.0 the estimate falls short of the bill by that factor, as a real one may.
         self.estimate_ratio = estimate_ratio
+        # Real tokenizers count some texts (digits, hex, base64, rare scripts) in far more tokens
+        # than ordinary prose: above 1.0, the prompt is billed that many times the fake's count,
+        # never more than one token per UTF-8 byte (the byte-level BPE ceiling). The context
+        # limits still use the count.
+        self.bill_ratio = bill_ratio
         # How a failed extraction shows: "http" = 500 "Failed to extract file: ..." (the error
         # table), "status" = a stored file with status "error" (the FileObject doc).
         self.extraction_failure_style = extraction_failure_style
@@ -639,6 +646,16 @@ class FakeKimi:
         record.status = response.status
         return response
 
+    def _billed(self, messages: Sequence[Mapping[str, Any]], counted: int) -> int:
+        """The prompt tokens billed: the count, or more with bill_ratio (see __init__)."""
+        if self.bill_ratio == 1.0:
+            return counted
+        ceiling = sum(
+            MESSAGE_OVERHEAD_TOKENS + len(_content_text(message.get("content")).encode("utf-8"))
+            for message in messages
+        )
+        return max(counted, min(math.ceil(counted * self.bill_ratio), ceiling))
+
     def _model(self, body: Mapping[str, Any]) -> FakeModel:
         model_id = body.get("model")
         if not isinstance(model_id, str) or not model_id:
@@ -706,7 +723,7 @@ class FakeKimi:
         answer = _plan_answer(reply, max_tokens)
         if answer.finish_reason == "tool_calls":  # Moonshot bills the fee of a tool-call response
             self.web_search_calls_billed += sum(call.name == "$web_search" for call in answer.tool_calls)
-        usage = _usage(reply, prompt_tokens, answer.completion_tokens)
+        usage = _usage(reply, self._billed(messages, prompt_tokens), answer.completion_tokens)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await self._stream(request, body["model"], reply, answer, usage, include_usage)
