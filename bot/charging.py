@@ -39,12 +39,14 @@ class Charged:
 
 
 def billed_or_estimated(
-    reported: Sequence[Usage], prompt_tokens: int, produced: Sequence[str]
+    reported: Sequence[Usage], prompt_tokens: int, produced: Sequence[str], max_completion: int
 ) -> list[Usage]:
-    """Kimi's usage; without any, the prompt's tokens and an estimate of the texts produced."""
+    """Kimi's usage; without any, the prompt's tokens and an estimate of the texts produced, at
+    most `max_completion` (the call's max_tokens: Kimi cannot have billed more output than that,
+    and the estimate, which runs high, must not charge past the hold)."""
     if reported:
         return list(reported)
-    completion = sum(estimate_text_tokens(text) for text in produced)
+    completion = min(max_completion, sum(estimate_text_tokens(text) for text in produced))
     return [Usage(prompt_tokens=prompt_tokens, completion_tokens=completion)]
 
 

@@ -347,7 +347,9 @@ class DocumentSummaries:
             raise
         # A gateway may send no usage: charge a conservative estimate rather than nothing.
         reported = [result.usage] if result.usage else []
-        usages = billed_or_estimated(reported, prompt_tokens, [result.content + result.reasoning])
+        usages = billed_or_estimated(
+            reported, prompt_tokens, [result.content + result.reasoning], decision.max_tokens
+        )
         await charge.settle(usages, reported=bool(reported))
         return result.content.strip()
 

@@ -18,6 +18,8 @@ from storage import InflightTurn, NewMessage, NewUsage, Store
 
 log = logging.getLogger(__name__)
 
+NO_OUTPUT_LIMIT = 2**31  # no price to tell how much output a hold paid for
+
 
 @dataclass(frozen=True)
 class InterruptedAnswer:
@@ -63,10 +65,16 @@ class CrashRecovery:
         """What the call cost by its checkpoint; nothing if nothing was written (as for a stop)."""
         if not turn.content and not turn.reasoning:
             return []
-        # Estimated as a stopped answer with no usage from Kimi is (bot/charging.py).
-        [usage] = billed_or_estimated([], turn.turn.prompt_tokens, [turn.content, turn.reasoning])
-        produced = usage.completion_tokens
         price = self._prices.get(turn.turn.model)
+        # Estimated as a stopped answer with no usage from Kimi is (bot/charging.py), at most the
+        # output the hold paid for (a model no longer priced is charged what was held, below).
+        most = (
+            price.output_tokens_affordable(turn.reservation.amount_micro, turn.turn.prompt_tokens)
+            if price is not None
+            else NO_OUTPUT_LIMIT
+        )
+        [usage] = billed_or_estimated([], turn.turn.prompt_tokens, [turn.content, turn.reasoning], most)
+        produced = usage.completion_tokens
         cost = turn.reservation.amount_micro  # a model no longer priced: what was held
         if price is not None:
             cost = min(cost, price.cost_micro(usage.prompt_tokens, produced, 0))

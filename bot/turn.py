@@ -327,7 +327,9 @@ class _Answer:
             await charge.release()
             return outcome
         # No usage from upstream (stopped, cut): a conservative estimate of the work is charged.
-        usages = billed_or_estimated(progress.usages, self.prompt_tokens, [content, reasoning])
+        usages = billed_or_estimated(
+            progress.usages, self.prompt_tokens, [content, reasoning], self.decision.max_tokens
+        )
         outcome.prompt_tokens = sum(usage.prompt_tokens for usage in usages)
         outcome.cached_tokens = sum(usage.cached_tokens or 0 for usage in usages)
         outcome.completion_tokens = sum(usage.completion_tokens for usage in usages)
