@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from bot.budget import BudgetKeeper, Refused
@@ -26,7 +26,7 @@ from bot.kimi import (
 from bot.pricing import ModelPrice, PriceTable
 from bot.settings import Settings
 from bot.token_bound import request_bound
-from storage import NewMessage, Store, UserRecord
+from storage import NewInflightTurn, NewMessage, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +262,14 @@ class DocumentSummaries:
         question: str,
         progress: Callable[[int, int], Awaitable[None]],
         conversation_id: int | None = None,
+        asked: NewInflightTurn | None = None,
     ) -> str | Refused:
         """The map step of a map-reduce: a short summary of each part, then (if there are more than
         the final answer can take) summaries of groups of summaries, each call charged as made.
-        Returns the summaries for the final answer, labelled, or Refused when the budget ran out."""
+        Returns the summaries for the final answer, labelled, or Refused when the budget ran out.
+
+        `asked`: where the summary was asked for, recorded with each call's hold, so that if the
+        process dies during a call the next start-up frees it and tells the user (bot.recovery)."""
         steps = plan.steps
         done = 0
         summaries: list[str] = []
@@ -278,7 +282,13 @@ class DocumentSummaries:
                 f"concisely, keeping facts that help answer: {question}"
             )
             summary = await self._summarise(
-                user, chat_id, plan, document_context(document.filename, part), instruction, conversation_id
+                user,
+                chat_id,
+                plan,
+                document_context(document.filename, part),
+                instruction,
+                conversation_id,
+                asked,
             )
             if isinstance(summary, Refused):
                 return summary
@@ -300,7 +310,9 @@ class DocumentSummaries:
                     "Combine these summaries into one concise summary, in order, keeping facts that "
                     f"help answer: {question}"
                 )
-                summary = await self._summarise(user, chat_id, plan, context, instruction, conversation_id)
+                summary = await self._summarise(
+                    user, chat_id, plan, context, instruction, conversation_id, asked
+                )
                 if isinstance(summary, Refused):
                     return summary
                 combined.append(summary)
@@ -315,6 +327,7 @@ class DocumentSummaries:
         context: str,
         instruction: str,
         conversation_id: int | None,
+        asked: NewInflightTurn | None = None,
     ) -> str | Refused:
         """One charged, non-streamed call that summarises `context` within PART_SUMMARY_TOKENS."""
         messages = [
@@ -326,7 +339,12 @@ class DocumentSummaries:
         # is billed well above the estimate, and the hold must cover whatever Kimi bills.
         prompt_tokens = request_bound(messages)
         decision = await self._budgets.reserve_for_call(
-            user, plan.price, prompt_tokens, PART_SUMMARY_TOKENS, purpose="document"
+            user,
+            plan.price,
+            prompt_tokens,
+            PART_SUMMARY_TOKENS,
+            purpose="document",
+            inflight_turn=None if asked is None else replace(asked, prompt_tokens=prompt_tokens),
         )
         if isinstance(decision, Refused):
             return decision

@@ -23,7 +23,7 @@ from handlers.command_arguments import excerpt
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
 from handlers.triggers import addressed_text, caption_command
-from storage import NewMessage
+from storage import NewInflightTurn, NewMessage
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +342,19 @@ async def _run_summary(
         user = await known_user(svc, pending.asker.from_user)
         key = conversation_key(svc, pending.asker, user.telegram_id)
         conversation = await svc.history.current(key)
+        # Recorded with each part's hold: a crash mid-part is freed and told at the next start.
+        asked = NewInflightTurn(
+            chat_id=pending.asker.chat.id,
+            user_id=user.telegram_id,
+            thread_id=key.thread_id,
+            reply_to=pending.asker.message_id,
+            language=user.language,
+            conversation_id=conversation.id,
+            model=pending.plan.price.model,
+            purpose="document",
+            question=pending.question,
+            prompt_tokens=0,  # each part's own bound is filled in with its hold
+        )
         try:
             result = await svc.summaries.summarise_parts(
                 user,
@@ -351,6 +364,7 @@ async def _run_summary(
                 pending.question,
                 progress,
                 conversation.id,
+                asked,
             )
         except KimiError as error:
             await pending.asker.reply_text(error_text(lang, error))

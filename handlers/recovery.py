@@ -54,7 +54,9 @@ async def _report(bot: TelegramBot, svc: BotServices, answer: InterruptedAnswer)
         question = turn.question
         if len(question) > QUESTION_EXCERPT:
             question = question[:QUESTION_EXCERPT] + "…"
-        note = text(lang, "note_crash_nothing", question=question)
+        # A document read in parts: the parts read before the crash were charged as they went.
+        kind = "note_crash_document" if turn.purpose == "document" else "note_crash_nothing"
+        note = text(lang, kind, question=question)
     markup = None
     if answer.assistant_message_id is not None:
         markup = continue_markup(lang, answer.assistant_message_id)

@@ -62,6 +62,10 @@ _TEXTS: dict[str, dict[str, str]] = {
             "⚠️ The bot stopped unexpectedly before it could answer “{question}”. Nothing was charged; "
             "please send it again."
         ),
+        "note_crash_document": (
+            "⚠️ The bot stopped unexpectedly while reading your document in parts for “{question}”. "
+            "Only the parts already read were charged; please send the document again."
+        ),
         "continue_button": "▶️ Continue",
         "continue_expired": "This answer can no longer be continued: the conversation has moved on. Please ask again.",
         "nothing_to_stop": "Nothing is being answered right now.",
@@ -284,6 +288,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "note_restart": "🔄 机器人重启，打断了这个回答。点“继续”让它写完，或者再问一次。",
         "note_crash": "⚠️ 机器人在写这个回答时意外停止，回答到此为止。只按已写出的部分计费。点“继续”让它写完，或者再问一次。",
         "note_crash_nothing": "⚠️ 机器人在回答“{question}”之前意外停止。没有计费，请再发一次。",
+        "note_crash_document": "⚠️ 机器人在分段阅读你的文档（“{question}”）时意外停止。只按已读完的部分计费，请重新发送文档。",
         "continue_button": "▶️ 继续",
         "continue_expired": "这个回答已无法继续：对话已有新的内容。请再问一次。",
         "nothing_to_stop": "当前没有正在生成的回答。",

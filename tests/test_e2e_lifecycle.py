@@ -183,3 +183,48 @@ async def conversation(bot: RunningBot, user_id: int) -> list[MessageRecord]:
         return await store.conversation_messages(found.id)
     finally:
         await store.close()
+
+
+async def test_sigkill_while_a_document_is_read_in_parts_then_restart_tells_the_user(
+    tmp_path: Path, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    env = {
+        "DATABASE_URL": database_url,
+        "BUDGET_PERIOD": "total",
+        "DEFAULT_MODEL": "moonshot-v1-8k",  # 8K of context: the document is read in parts
+        "DOCUMENT_CONFIRM_THRESHOLD": "1000",  # no confirmation asked
+    }
+    text_of_document = "".join(f"Line {n}: otters of river {n} eat fish and sleep.\n" for n in range(3_000))
+    user = tg.user(language_code="en")
+    async with BotProcess(tmp_path, tg, fake_kimi, **env) as crashed:
+        # The first part is summarised; the second call hangs until the process is killed.
+        fake_kimi.script(Reply(content="Part one: otters."), Reply(content="never", header_delay=300))
+        await tg.send_document(user, text_of_document.encode(), "otters.txt", caption="What do otters eat?")
+        await tg.wait_until(lambda: len(fake_kimi.chat_requests) == 2, timeout=WAIT_CEILING)
+        crashed.signal(signal.SIGKILL)
+        await crashed.wait(WAIT_CEILING)
+
+    async with BotProcess(tmp_path, tg, fake_kimi, **env) as restarted:
+        told = await tg.wait_for_message(
+            user.id,
+            lambda m: "stopped unexpectedly while reading your document" in (m.text or ""),
+            timeout=30,
+        )
+        assert "What do otters eat?" in told.text
+        restarted.signal(signal.SIGTERM)
+        assert await restarted.wait(8) == 0
+    assert "Traceback" not in restarted.log
+    spent, reserved, ledger, _ = await books(database_url, user.id)
+    assert reserved == 0
+    assert 0 < spent == ledger
+    assert await calls_charged(database_url, user.id) == 1  # the first part; the cut call cost nothing
+
+
+async def calls_charged(database_url: str, user_id: int) -> int:
+    store = Store(database_url)
+    await store.start()
+    try:
+        return sum(t.calls for t in await store.usage_totals(user_id))
+    finally:
+        await store.close()
