@@ -67,6 +67,10 @@ def attachment_of(message: Message | None) -> Attachment | None:
     return None
 
 
+class AccessWithdrawn(Exception):
+    """The asker was denied (/deny) while their document was being read in parts."""
+
+
 def _take_place(svc: BotServices, asker: Message) -> TurnPlace:
     """The asker's place in their conversation, taken on arrival (before any await): a question
     sent right after a document is then answered after the document joined the conversation."""
@@ -318,11 +322,15 @@ async def _run_summary(
     shown_name = excerpt(document.filename, FILENAME_CHARS)
     preamble = document.as_message()
     if pending.plan.split:
+        assert pending.asker.from_user is not None  # only documents with a sender get this far
+        asker_id = pending.asker.from_user.id
         status = await pending.asker.reply_text(
             text(lang, "doc_part_progress", name=shown_name, index=1, total=pending.plan.steps)
         )
 
         async def progress(index: int, total: int) -> None:
+            if not svc.is_allowed(asker_id):
+                raise AccessWithdrawn  # denied while the document is read: no further part
             # Optional, like a stream's edits: skipped rather than waited for when the chat's
             # allowance is short (a group's 20 a minute is shared with everyone's answers).
             chat_id = status.chat.id
@@ -338,7 +346,6 @@ async def _run_summary(
             except TelegramError as error:
                 log.debug("progress edit skipped: %s", error)
 
-        assert pending.asker.from_user is not None  # only documents with a sender get this far
         user = await known_user(svc, pending.asker.from_user)
         key = conversation_key(svc, pending.asker, user.telegram_id)
         conversation = await svc.history.current(key)
@@ -368,6 +375,9 @@ async def _run_summary(
             )
         except KimiError as error:
             await pending.asker.reply_text(error_text(lang, error))
+            return
+        except AccessWithdrawn:
+            await pending.asker.reply_text(text(lang, "not_allowed", user_id=asker_id))
             return
         if isinstance(result, Refused):
             outcome = TurnOutcome(

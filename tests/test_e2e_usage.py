@@ -377,3 +377,35 @@ async def test_a_message_queued_behind_its_askers_answer_is_refused_after_a_deny
     assert not any("never to be sent" in m.text or "went wrong" in m.text for m in tg.messages(friend.id))
     assert len(ledger_rows(bot)) == 1  # only the first answer was charged
     assert (await bot.budget(friend.id))[1] == 0  # and nothing stays reserved
+
+
+async def test_a_document_read_in_parts_stops_at_the_next_part_after_a_deny(
+    start_bot, tg: FakeTelegram, fake_kimi: FakeKimi
+):
+    friend = tg.user(first_name="Friend")
+    admin = tg.user(id=ADMIN, first_name="Admin")
+    bot = await start_bot(
+        admin_user_ids=str(ADMIN),
+        allowed_user_ids=str(friend.id),
+        default_model="moonshot-v1-8k",  # 8K of context: the document is read in parts
+        document_confirm_threshold="1000",
+    )
+    release = asyncio.Event()  # the first part's call takes until the deny is done
+    fake_kimi.script(
+        Reply(content="Part one: otters.", hold_before_answer=release),
+        *(Reply(content="never to be sent") for _ in range(10)),
+    )
+    document = "".join(f"Line {n}: otters of river {n} eat fish and sleep.\n" for n in range(3_000))
+    await tg.send_document(friend, document.encode(), "otters.txt", caption="What do otters eat?")
+    await tg.wait_until(lambda: len(fake_kimi.chat_requests) == 1, timeout=30, description="part 1 asked")
+    await tg.send_text(admin, f"/deny {friend.id}")
+    await tg.wait_for_message(admin.id, lambda m: "no longer" in m.text)
+    release.set()
+
+    refusal = await tg.wait_for_message(friend.id, lambda m: "private" in m.text, timeout=30)
+    assert str(friend.id) in refusal.text
+    await bot.caught_up()
+    assert len(fake_kimi.chat_requests) == 1  # no part after the deny reached Kimi
+    assert len(ledger_rows(bot)) == 1  # only the part under way was charged
+    assert (await bot.budget(friend.id))[1] == 0  # and nothing stays reserved
+    assert not any("never to be sent" in m.text or "went wrong" in m.text for m in tg.messages(friend.id))

@@ -314,6 +314,8 @@ class Reply:
     stall_after_chunks: after that many data lines, send nothing more (until the client leaves).
     hold_after_chunks: (n, event): after n data lines, wait until the test sets event, then go on
         (an answer that streams exactly as long as a test needs).
+    hold_before_answer: wait until the test sets this event before answering at all (streamed
+        or not: a call that takes exactly as long as a test needs).
     error: answer with this error instead; error_after_chunks: send that many data lines,
         then the error as a data line, and end without [DONE].
     web_search: the model asks for $web_search (if the request declares it) with this query;
@@ -336,6 +338,7 @@ class Reply:
     drop_style: Literal["abort", "eof"] = "abort"
     stall_after_chunks: int | None = None
     hold_after_chunks: tuple[int, asyncio.Event] | None = None
+    hold_before_answer: asyncio.Event | None = None
     error: FakeError | None = None
     error_after_chunks: tuple[int, FakeError] | None = None
     web_search: str | None = None
@@ -713,6 +716,8 @@ class FakeKimi:
         reply = self._replies.popleft() if self._replies else _echo_reply(messages)
         if reply.header_delay:
             await asyncio.sleep(reply.header_delay)
+        if reply.hold_before_answer is not None:
+            await reply.hold_before_answer.wait()
         if reply.error is not None:
             return _error_response(reply.error)
         declares_search = any((tool.get("function") or {}).get("name") == "$web_search" for tool in tools)
