@@ -59,12 +59,22 @@ class ProcessLiveness(ABC):
         not both take over its rows (the second sees it as alive and leaves it)."""
 
 
+# How often the PostgreSQL lock's session is checked: a dropped connection or a restarted server
+# loses the lock without a word, and until it is taken again a starting replica would take this
+# live process for dead and take over its holds and answers.
+WATCH_SECONDS = 5.0
+
+
 class PostgresLiveness(ProcessLiveness):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, watch_seconds: float | None = None) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the one connection
+        self._watch_seconds = WATCH_SECONDS if watch_seconds is None else watch_seconds
+        self._watch: asyncio.Task[None] | None = None
         self.key = 0
+        self.regained = 0  # how often the lock was found lost and taken again
+        self.taken_again = asyncio.Event()  # set once it was (for the log's reader: tests)
 
     async def start(self) -> None:
         # A connection of its own for the whole run: the lock lives and dies with its session.
@@ -73,10 +83,61 @@ class PostgresLiveness(ProcessLiveness):
             key = new_owner_key()
             if await self._try_lock(key):
                 self.key = key
+                self._watch = asyncio.create_task(self._keep_holding(), name="liveness-watch")
                 return
         raise RuntimeError("could not pick a free process key")
 
+    async def _keep_holding(self) -> None:
+        while True:
+            await asyncio.sleep(self._watch_seconds)
+            try:
+                held = await self.holds_key()
+            except Exception:  # the connection is gone: so is the lock
+                held = False
+            if not held:
+                await self._take_again()
+
+    async def holds_key(self) -> bool:
+        """Whether this process's session still holds its lock."""
+        statement = (
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND classid::bigint = :space AND objid::bigint = :key)"
+        )
+        return bool(await self._run(statement, self.key))
+
+    async def _take_again(self) -> None:
+        log.warning(
+            "this process's liveness lock was lost (connection to PostgreSQL dropped); taking it again"
+        )
+        async with self._lock:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    await self._connection.invalidate()
+            try:
+                self._connection = await self._engine.connect()
+            except Exception as error:
+                self._connection = None
+                log.error("cannot reconnect to take the liveness lock again: %s", type(error).__name__)
+                return
+        try:
+            taken = await self._try_lock(self.key)
+        except Exception as error:
+            log.error("cannot take the liveness lock again: %s", type(error).__name__)
+            return
+        if taken:
+            self.regained += 1
+            self.taken_again.set()
+        else:
+            # Another process holds our key: it is taking over our rows right now; we try again
+            # at the next check, and our own settles still settle what it released.
+            log.error("another process holds this process's liveness key; its rows may be taken over")
+
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 # Invalidate, not just close: a pooled connection would keep the session (and
@@ -101,8 +162,9 @@ class PostgresLiveness(ProcessLiveness):
         return bool(await self._run("SELECT pg_try_advisory_lock(:space, :key)", key))
 
     async def _run(self, statement: str, key: int) -> object:
-        assert self._connection is not None, "start() first"
         async with self._lock:
+            if self._connection is None:
+                raise ConnectionError("no connection to PostgreSQL for the liveness lock")
             result = await self._connection.execute(text(statement), {"space": PG_LOCK_SPACE, "key": key})
             value = result.scalar()
             await self._connection.commit()  # session-level locks outlive the transaction
