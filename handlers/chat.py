@@ -50,6 +50,13 @@ def conversation_key(svc: BotServices, message: Message, user_id: int) -> Conver
     return key_of(message, user_id, svc.settings.group_context)
 
 
+def take_place(svc: BotServices, asker: Message) -> TurnPlace:
+    """The asker's place in their conversation, taken on arrival (before any await): a question
+    sent right after a document or picture is then answered after it joined the conversation."""
+    assert asker.from_user is not None
+    return svc.conversations.take_place(conversation_key(svc, asker, asker.from_user.id))
+
+
 async def known_user(svc: BotServices, user: User) -> UserRecord:
     return await svc.users.met(user.id, language_of(user.language_code), user.username)
 

@@ -18,7 +18,7 @@ from bot.pricing import format_points
 from bot.turn import TurnOutcome, TurnPlace, TurnStatus
 from handlers.bot_context import BotContext
 from handlers.buttons import ConfirmSummary, decode, encode
-from handlers.chat import answer, conversation_key, known_user, refusal_text
+from handlers.chat import answer, conversation_key, known_user, refusal_text, take_place
 from handlers.command_arguments import excerpt
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
@@ -71,13 +71,6 @@ class AccessWithdrawn(Exception):
     """The asker was denied (/deny) while their document was being read in parts."""
 
 
-def _take_place(svc: BotServices, asker: Message) -> TurnPlace:
-    """The asker's place in their conversation, taken on arrival (before any await): a question
-    sent right after a document is then answered after the document joined the conversation."""
-    assert asker.from_user is not None
-    return svc.conversations.take_place(conversation_key(svc, asker, asker.from_user.id))
-
-
 async def on_document(update: Update, context: BotContext) -> None:
     """A document in a private chat: always for us."""
     svc = services(context)
@@ -85,7 +78,7 @@ async def on_document(update: Update, context: BotContext) -> None:
     if message is None or attachment_of(message) is None or message.from_user is None:
         return
     question = caption_command(message, context.bot, "summary")
-    place = _take_place(svc, message)
+    place = take_place(svc, message)
     try:
         if question is None:
             question = message.caption
@@ -106,7 +99,7 @@ async def on_group_document(update: Update, context: BotContext) -> None:
         question = addressed_text(message, context.bot)
     if question is None:
         return
-    place = _take_place(svc, message)
+    place = take_place(svc, message)
     try:
         await summarise_document(context, svc, message, message, question, place)
     finally:
@@ -120,7 +113,7 @@ async def summarise_replied_document(update: Update, context: BotContext, questi
     if message is None or message.from_user is None or replied is None or attachment_of(replied) is None:
         return False
     svc = services(context)
-    place = _take_place(svc, message)
+    place = take_place(svc, message)
     try:
         await summarise_document(context, svc, message, replied, question, place)
     finally:
@@ -133,7 +126,7 @@ async def on_summary_command(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or message.from_user is None:
         return
-    place = _take_place(svc, message)
+    place = take_place(svc, message)
     try:
         replied = message.reply_to_message
         if replied is None or attachment_of(replied) is None:
@@ -282,7 +275,7 @@ async def on_confirm_button(update: Update, context: BotContext) -> None:
     if not pressed.go:
         await pending.asker.reply_text(text(lang, "doc_cancelled"))
         return
-    place = _take_place(svc, pending.asker)
+    place = take_place(svc, pending.asker)
     try:
         await _run_summary(context, svc, pending, lang, place)
     finally:

@@ -24,7 +24,7 @@ from bot.kimi import KimiError
 from bot.turn import TurnPlace
 from handlers import documents
 from handlers.bot_context import BotContext
-from handlers.chat import answer, conversation_key, known_user
+from handlers.chat import answer, known_user, take_place
 from handlers.documents import Attachment, attachment_of
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
@@ -97,11 +97,6 @@ async def _collect_album(context: BotContext, first: Message) -> list[Message]:
     return sorted(album.messages, key=lambda m: m.message_id)
 
 
-def _take_place(svc: BotServices, asker: Message) -> TurnPlace:
-    assert asker.from_user is not None
-    return svc.conversations.take_place(conversation_key(svc, asker, asker.from_user.id))
-
-
 async def on_private_file(update: Update, context: BotContext) -> None:
     """A file or photo in a private chat: pictures here, anything else is a document."""
     message = update.effective_message
@@ -112,16 +107,7 @@ async def on_private_file(update: Update, context: BotContext) -> None:
         return
     if message.media_group_id is not None and _join_album(context, message) is not None:
         return  # the album's first picture answers for all of them
-    svc = services(context)
-    place = _take_place(svc, message)
-    try:
-        pictures = [message]
-        if message.media_group_id is not None:
-            pictures = await _collect_album(context, message)
-        question = _question_of(context, pictures)
-        await answer_pictures(context, svc, message, pictures, question, place)
-    finally:
-        place.leave()
+    await _answer_picture_or_album(context, services(context), message, None)
 
 
 async def on_group_file(update: Update, context: BotContext) -> None:
@@ -144,12 +130,26 @@ async def on_group_file(update: Update, context: BotContext) -> None:
         return
     if message.media_group_id is not None:
         _join_album(context, message)
-    place = _take_place(svc, message)
+    await _answer_picture_or_album(context, svc, message, question, quote=message)
+
+
+async def _answer_picture_or_album(
+    context: BotContext,
+    svc: BotServices,
+    message: Message,
+    question: str | None,
+    quote: Message | None = None,
+) -> None:
+    """Answer the picture, or the whole album it opens once its pictures are in, in the asker's
+    place; `question` None: the album's caption."""
+    place = take_place(svc, message)
     try:
         pictures = [message]
         if message.media_group_id is not None:
             pictures = await _collect_album(context, message)
-        await answer_pictures(context, svc, message, pictures, question, place, quote=message)
+        if question is None:
+            question = _question_of(context, pictures)
+        await answer_pictures(context, svc, message, pictures, question, place, quote=quote)
     finally:
         place.leave()
 
@@ -162,7 +162,7 @@ async def answer_replied_picture(update: Update, context: BotContext, question: 
         return False
     assert replied is not None
     svc = services(context)
-    place = _take_place(svc, message)
+    place = take_place(svc, message)
     try:
         await answer_pictures(context, svc, message, [replied], question, place, quote=message)
     finally:
