@@ -22,7 +22,7 @@ from handlers.chat import answer, conversation_key, known_user, refusal_text, ta
 from handlers.command_arguments import excerpt
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
-from handlers.triggers import addressed_text, caption_command
+from handlers.triggers import caption_command, group_file_question
 from storage import NewInflightTurn, NewMessage
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,7 @@ async def on_group_document(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or attachment_of(message) is None or message.from_user is None:
         return
-    question = caption_command(message, context.bot, "summary")
-    if question is None:
-        question = addressed_text(message, context.bot)
+    question = group_file_question(message, context.bot)
     if question is None:
         return
     place = take_place(svc, message)

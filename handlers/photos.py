@@ -28,7 +28,7 @@ from handlers.chat import answer, known_user, take_place
 from handlers.documents import Attachment, attachment_of
 from handlers.services import BotServices, services
 from handlers.texts import error_text, language_of, text
-from handlers.triggers import addressed_text, caption_command
+from handlers.triggers import caption_command, group_file_question
 from storage import StoredImage
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,7 @@ async def on_group_file(update: Update, context: BotContext) -> None:
     if message.media_group_id is not None and _album_is_collecting(context, message):
         _join_album(context, message)
         return
-    question = caption_command(message, context.bot, "summary")
-    if question is None:
-        question = addressed_text(message, context.bot)
+    question = group_file_question(message, context.bot)
     if question is None:
         return
     if message.media_group_id is not None:

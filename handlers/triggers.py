@@ -53,6 +53,13 @@ def caption_command(message: Message, bot: Bot, command: str) -> str | None:
     return None
 
 
+def group_file_question(message: Message, bot: Bot) -> str | None:
+    """The question a file or photo in a group asks the bot: its caption after /summary, or a
+    caption that mentions the bot or a reply to it; None if it is not for the bot."""
+    question = caption_command(message, bot, "summary")
+    return question if question is not None else addressed_text(message, bot)
+
+
 def _bot_mentions(message: Message, bot: Bot) -> list[MessageEntity]:
     username = (bot.username or "").lower()
     found = []
